@@ -1,0 +1,35 @@
+//! Periodic work. Every node runs the loop; the database decides which node does the work (a
+//! lease), and the work itself is idempotent, so a scan run twice records nothing twice.
+
+use std::time::Duration;
+
+use hazardloop_storage::{leases, now_ms, overdue, pull, Db};
+
+/// Every `interval` until the process stops: records overdue hazards and prunes tombstones
+/// older than `retention_ms`.
+pub async fn maintenance_loop(db: Db, interval: Duration, retention_ms: i64, node: String) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let ttl = (interval.as_millis() as i64).saturating_mul(2).max(1000);
+        let holder = node.clone();
+        let result = db
+            .write(move |c| {
+                let now = now_ms();
+                if !leases::try_acquire(c, "overdue_scan", &holder, ttl, now)? {
+                    return Ok(None);
+                }
+                let recorded = overdue::scan(c, now, 10_000)?;
+                pull::prune_tombstones(c, now - retention_ms)?;
+                hazardloop_storage::idempotency::prune(c, now)?;
+                Ok(Some(recorded))
+            })
+            .await;
+        match result {
+            Ok(Some(n)) if n > 0 => tracing::info!(recorded = n, "overdue scan"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "maintenance failed; retrying next tick"),
+        }
+    }
+}

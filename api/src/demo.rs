@@ -1,0 +1,215 @@
+//! `hazardloop seed demo`: an organisation to click through, with a hazard in every state,
+//! built through the same mutation engine as everything else.
+
+use hazardloop_storage::engine::{self, Caller, EngineSettings};
+use hazardloop_storage::{users, Db, StorageError};
+use hazardloop_sync::{Mutation, Role};
+use serde_json::{json, Value};
+
+use crate::bootstrap;
+
+const TEMPLATES: [&str; 3] = [
+    include_str!("../../demo/templates/hot-work-permit.json"),
+    include_str!("../../demo/templates/confined-space-entry.json"),
+    include_str!("../../demo/templates/fire-equipment-monthly.json"),
+];
+
+/// A demo account.
+pub struct DemoUser {
+    pub role: &'static str,
+    pub email: String,
+    pub password: &'static str,
+}
+
+/// The password of every demo account.
+pub const DEMO_PASSWORD: &str = "demo-password-1";
+
+fn m(name: &str, args: Value) -> Mutation {
+    Mutation {
+        id: uuid::Uuid::now_v7(),
+        name: name.into(),
+        args,
+        base_version: None,
+        hlc: None,
+        device_time: None,
+        seq: None,
+        group: None,
+    }
+}
+
+fn apply(db: &Db, caller: &Caller, name: &str, args: Value) -> Result<String, String> {
+    let out = db
+        .write_blocking(|c| {
+            engine::run_group(c, caller, &[m(name, args)], EngineSettings::default())
+        })
+        .map_err(|e| e.to_string())?;
+    match out {
+        Ok(applied) => Ok(applied
+            .first()
+            .map(|a| a.entity_id.clone())
+            .unwrap_or_default()),
+        Err((_, r)) => Err(format!("{name}: {} ({})", r.message, r.code)),
+    }
+}
+
+/// Creates the demo organisation `org` and returns its accounts.
+pub fn seed(db: &Db, org: &str) -> Result<Vec<DemoUser>, String> {
+    let slug: String = org
+        .to_lowercase()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let email = |role: &str| format!("{role}@{slug}.example");
+    let admin = bootstrap::add_user(
+        db,
+        Some(org),
+        &email("admin"),
+        "Demo Admin",
+        DEMO_PASSWORD,
+        Role::Admin,
+        None,
+    )?;
+    let company = bootstrap::add_site(db, Some(org), org, "company", None)?;
+    let plant = bootstrap::add_site(db, Some(org), "Plant 1", "plant", Some(&company.id))?;
+    let workshop = bootstrap::add_site(
+        db,
+        Some(org),
+        "Welding workshop",
+        "workshop",
+        Some(&plant.id),
+    )?;
+    bootstrap::add_site(db, Some(org), "Tank farm", "area", Some(&plant.id))?;
+    let mut people = vec![DemoUser {
+        role: "admin",
+        email: admin.email.clone(),
+        password: DEMO_PASSWORD,
+    }];
+    let mut ids = std::collections::BTreeMap::new();
+    for (role, r) in [
+        ("manager", Role::Manager),
+        ("supervisor", Role::Supervisor),
+        ("inspector", Role::Inspector),
+        ("rectifier", Role::Inspector),
+    ] {
+        let u = bootstrap::add_user(
+            db,
+            Some(org),
+            &email(role),
+            &format!("Demo {role}"),
+            DEMO_PASSWORD,
+            r,
+            Some(&plant.id),
+        )?;
+        ids.insert(role, u.id.clone());
+        people.push(DemoUser {
+            role,
+            email: u.email,
+            password: DEMO_PASSWORD,
+        });
+    }
+    let caller = |role: &str| -> Result<Caller, String> {
+        let id = if role == "admin" {
+            admin.id.clone()
+        } else {
+            ids.get(role).cloned().unwrap_or_default()
+        };
+        let user = db
+            .read_blocking(|c| users::get(c, &admin.org_id, &id))
+            .map_err(|e: StorageError| e.to_string())?;
+        Ok(Caller {
+            user_id: user.id,
+            org_id: user.org_id,
+            is_admin: user.is_admin,
+            device_id: None,
+        })
+    };
+    let (adm, sup, mgr, insp, rect) = (
+        caller("admin")?,
+        caller("supervisor")?,
+        caller("manager")?,
+        caller("inspector")?,
+        caller("rectifier")?,
+    );
+    for t in TEMPLATES {
+        let template: Value = serde_json::from_str(t).map_err(|e| e.to_string())?;
+        apply(db, &adm, "template.import", json!({ "template": template }))?;
+    }
+    let deadline = hazardloop_sync::timestamp::format_rfc3339_ms(
+        hazardloop_storage::now_ms() + 7 * 86_400_000,
+    );
+    let photo = "a".repeat(64);
+    let report = |title: &str, grade: &str| {
+        apply(
+            db,
+            &insp,
+            "hazard.report",
+            json!({
+                "site_id": workshop.id, "title": title, "category": "unsafe_condition",
+                "grade": grade, "risk": if grade == "major" { "red" } else { "yellow" },
+                "location": "Bay 3", "description": format!("Demo: {title}"),
+            }),
+        )
+    };
+    let assign = |id: &str, by: &Caller| {
+        apply(
+            db,
+            by,
+            "hazard.assign",
+            json!({
+                "hazard_id": id, "owner_id": ids["rectifier"], "verifier_id": ids["supervisor"],
+                "deadline": deadline, "measures": "Replace and re-inspect",
+            }),
+        )
+    };
+    report("Extinguisher missing at welding bay", "general")?;
+    let h = report("Frayed welding cable", "general")?;
+    assign(&h, &sup)?;
+    let h = report("Guard rail loose on platform", "general")?;
+    assign(&h, &sup)?;
+    apply(db, &rect, "hazard.start", json!({"hazard_id": h}))?;
+    let h = report("Oil spill near press", "general")?;
+    assign(&h, &sup)?;
+    apply(db, &rect, "hazard.start", json!({"hazard_id": h}))?;
+    apply(
+        db,
+        &rect,
+        "hazard.submit_rectification",
+        json!({"hazard_id": h, "note": "Cleaned and absorbent laid", "after_photos": [photo]}),
+    )?;
+    let h = report("Blocked fire exit", "general")?;
+    assign(&h, &sup)?;
+    apply(db, &rect, "hazard.start", json!({"hazard_id": h}))?;
+    apply(
+        db,
+        &rect,
+        "hazard.submit_rectification",
+        json!({"hazard_id": h, "note": "Pallets moved", "after_photos": [photo]}),
+    )?;
+    apply(
+        db,
+        &sup,
+        "hazard.verify",
+        json!({"hazard_id": h, "note": "Exit clear"}),
+    )?;
+    let h = report("Duplicate report of the spill", "general")?;
+    apply(
+        db,
+        &sup,
+        "hazard.cancel",
+        json!({"hazard_id": h, "reason": "duplicate"}),
+    )?;
+    let h = report("Gas detector out of calibration in tank farm", "major")?;
+    apply(
+        db,
+        &mgr,
+        "hazard.assign",
+        json!({
+            "hazard_id": h, "owner_id": ids["rectifier"], "verifier_id": ids["manager"],
+            "deadline": deadline, "measures": "Recalibrate all detectors",
+            "five": {"responsible_person": "Plant manager", "measures": "Recalibrate; interim portable detectors",
+                     "funds": "CNY 20,000 maintenance budget", "deadline": deadline,
+                     "contingency_plan": "Suspend hot work in the tank farm until done"}
+        }),
+    )?;
+    Ok(people)
+}

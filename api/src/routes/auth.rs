@@ -1,0 +1,183 @@
+//! Sign-in, refresh-token rotation and sign-out.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use hazardloop_storage::login::{self, Throttle};
+use hazardloop_storage::tokens::{self, Rotation};
+use hazardloop_storage::{now_ms, users};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::{password, random_token, AuthedUser};
+use crate::error::ApiError;
+
+/// `POST /v1/auth/login` body.
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /v1/auth/refresh` and `/logout` body.
+#[derive(Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Tokens handed to a signed-in client.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    pub user_id: String,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized("invalid_credentials", "wrong e-mail address or password")
+}
+
+fn locked(until: i64, now: i64) -> ApiError {
+    let secs = ((until - now) / 1000).max(1);
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many failed sign-ins for this address; try again in {secs} s"),
+    );
+    e.retry_after = Some(secs as u64);
+    e
+}
+
+async fn issue_tokens(
+    state: &AppState,
+    user_id: String,
+    org_id: String,
+    is_admin: bool,
+    refresh_token: String,
+) -> Result<TokenResponse, ApiError> {
+    let access = state
+        .jwt
+        .issue(&user_id, &org_id, is_admin)
+        .map_err(ApiError::internal)?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl_secs(),
+        refresh_token,
+        refresh_expires_in: state.config.refresh_token_ttl_secs,
+        user_id,
+    })
+}
+
+/// Signs in with e-mail and password. Wrong password and unknown address get the same answer;
+/// repeated failures lock the address (recorded in the database, so it holds on every node).
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest { email, password } = body.into_inner();
+    let cfg = state.config.clone();
+    let throttle = Throttle {
+        max_failures: cfg.login_max_failures,
+        window_ms: cfg.login_window_secs * 1000,
+        lockout_ms: cfg.login_lockout_secs * 1000,
+    };
+    let now = now_ms();
+    let lookup = email.clone();
+    let (lock, user) = state
+        .db
+        .read(move |c| {
+            Ok((
+                login::locked_until(c, &lookup, now)?,
+                users::find_active_by_email(c, &lookup)?,
+            ))
+        })
+        .await?;
+    if let Some(until) = lock {
+        return Err(locked(until, now));
+    }
+    // Argon2 is deliberately slow: keep it off the async workers.
+    let (ok, user) = web::block(move || match user {
+        Some(u) => (password::verify(&password, &u.password_hash), Some(u)),
+        None => {
+            password::verify_dummy(&password);
+            (false, None)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let Some(user) = user.filter(|_| ok) else {
+        state
+            .db
+            .write(move |c| login::record_failure(c, &email, now, throttle))
+            .await?;
+        return Err(invalid_credentials());
+    };
+    let refresh = random_token();
+    let stored = refresh.clone();
+    let ttl_ms = cfg.refresh_token_ttl_secs * 1000;
+    let uid = user.id.clone();
+    state
+        .db
+        .write(move |c| {
+            login::clear(c, &email)?;
+            tokens::issue(c, &uid, None, &stored, ttl_ms)
+        })
+        .await?;
+    let body = issue_tokens(&state, user.id, user.org_id, user.is_admin, refresh).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Rotates a refresh token. Presenting one that was already rotated revokes its whole family.
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let presented = body.into_inner().refresh_token;
+    let fresh = random_token();
+    let stored = fresh.clone();
+    let ttl_ms = state.config.refresh_token_ttl_secs * 1000;
+    let outcome = state
+        .db
+        .write(move |c| {
+            let r = tokens::rotate(c, &presented, &stored, ttl_ms)?;
+            match r {
+                Rotation::Rotated { ref user_id } => {
+                    let user = users::find_active_by_id(c, user_id)?;
+                    Ok((r, user))
+                }
+                _ => Ok((r, None)),
+            }
+        })
+        .await?;
+    match outcome {
+        (Rotation::Rotated { .. }, Some(user)) => {
+            let body = issue_tokens(&state, user.id, user.org_id, user.is_admin, fresh).await?;
+            Ok(HttpResponse::Ok().json(body))
+        }
+        (Rotation::Reused, _) => Err(ApiError::unauthorized(
+            "refresh_token_reused",
+            "this refresh token was already used; every session of its family is now signed out",
+        )),
+        _ => Err(ApiError::unauthorized(
+            "invalid_refresh_token",
+            "the refresh token is unknown, expired or revoked",
+        )),
+    }
+}
+
+/// Signs out: revokes the refresh token's family. The access token expires on its own.
+pub async fn logout(
+    state: web::Data<AppState>,
+    user: AuthedUser,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let token = body.into_inner().refresh_token;
+    state
+        .db
+        .write(move |c| tokens::revoke_by_token(c, &user.user_id, &token))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,104 @@
+//! Every photo fixture (`../shared/fixtures/photos/`) judged as the fixtures README says.
+
+use hazardloop_media::{inspect, render, DecodeLimits, Format, Rejection, Structure};
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../../shared/fixtures/photos/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn judge(name: &str) -> Result<hazardloop_media::ImageFacts, Rejection> {
+    let bytes = fixture(name);
+    let mut s = Structure::new();
+    for chunk in bytes.chunks(64 * 1024) {
+        s.feed(chunk);
+    }
+    inspect(&s.verdict(), &bytes, DecodeLimits::default())
+}
+
+#[test]
+fn accepted_fixtures_and_their_metadata() {
+    let before = judge("hazard-before.jpg").expect("hazard-before.jpg");
+    assert_eq!(
+        (before.format, before.width, before.height),
+        (Format::Jpeg, 1600, 1200)
+    );
+    let capture = before.capture.expect("capture time");
+    assert_eq!(capture.local, "2026-06-01T09:14:33");
+    assert_eq!(capture.offset_minutes, Some(480));
+    // 2026-06-01T01:14:33Z
+    assert_eq!(capture.utc_ms, Some(1_780_276_473_000));
+    let gps = before.gps.expect("gps");
+    assert!(
+        (gps.lat - 36.6171).abs() < 1e-4 && (gps.lon - 101.7782).abs() < 1e-4,
+        "{gps:?}"
+    );
+
+    let after = judge("rectified-after.jpg").expect("rectified-after.jpg");
+    assert_eq!(after.capture.expect("capture").local, "2026-06-04T15:02:10");
+
+    let large = judge("large-12mp.jpg").expect("large-12mp.jpg");
+    assert_eq!((large.width, large.height), (4000, 3000));
+    let gps = large.gps.expect("gps");
+    assert!(
+        (gps.lat - 30.5728).abs() < 1e-4 && (gps.lon - 104.0668).abs() < 1e-4,
+        "{gps:?}"
+    );
+
+    let plain = judge("no-exif.jpg").expect("no-exif.jpg");
+    assert_eq!(plain.capture, None);
+    assert_eq!(plain.gps, None);
+
+    assert_eq!(
+        judge("diagram.png").expect("diagram.png").format,
+        Format::Png
+    );
+    assert_eq!(
+        judge("photo.webp").expect("photo.webp").format,
+        Format::Webp
+    );
+}
+
+#[test]
+fn refused_fixtures() {
+    assert_eq!(judge("empty.jpg"), Err(Rejection::Empty));
+    assert_eq!(judge("not-an-image.jpg"), Err(Rejection::NotAnImage));
+    assert_eq!(
+        judge("truncated.jpg"),
+        Err(Rejection::Truncated(Format::Jpeg))
+    );
+    match judge("bomb-100k-square.png") {
+        Err(Rejection::TooLarge { width, height, .. }) => {
+            assert_eq!((width, height), (100_000, 100_000))
+        }
+        other => panic!("bomb: {other:?}"),
+    }
+}
+
+#[test]
+fn renditions_of_a_phone_photo_carry_no_exif() {
+    // A thumbnail alone: decoded DCT-scaled. Display and thumbnail: decoded at full size.
+    for sides in [&[320][..], &[1600, 320][..]] {
+        let r = render(
+            std::io::Cursor::new(fixture("hazard-before.jpg")),
+            DecodeLimits::default(),
+            sides,
+        )
+        .expect("render");
+        let thumb = r.last().expect("a thumbnail");
+        assert_eq!((thumb.width, thumb.height), (320, 240));
+        assert!(r.iter().all(|r| exif::Reader::new()
+            .read_from_container(&mut std::io::Cursor::new(&r.jpeg))
+            .is_err()));
+    }
+    let r = render(
+        std::io::Cursor::new(fixture("large-12mp.jpg")),
+        DecodeLimits::default(),
+        &[1600, 320],
+    )
+    .expect("render");
+    assert_eq!((r[0].width, r[0].height), (1600, 1200));
+}

@@ -1,0 +1,10 @@
+DROP TABLE leases;
+DROP TABLE audit_events;
+DROP TABLE hazards;
+DROP TABLE answer_history;
+DROP TABLE answers;
+DROP TABLE inspections;
+DROP TABLE templates;
+ALTER TABLE organisations DROP COLUMN audit_head;
+ALTER TABLE organisations DROP COLUMN audit_seq;
+ALTER TABLE organisations DROP COLUMN change_seq;

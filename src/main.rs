@@ -1,0 +1,262 @@
+//! The `hazardloop` command: serve, migrate, and administer users and sites.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use hazardloop_api::{bootstrap, telemetry, Application, Config};
+use hazardloop_storage::{migrate, users, Db, DbSettings};
+use hazardloop_sync::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "hazardloop",
+    version,
+    about = "Field hazard inspection server with offline sync"
+)]
+struct Cli {
+    /// TOML configuration file (settings there are overridden by HAZARDLOOP_* variables).
+    #[arg(long, global = true, env = "HAZARDLOOP_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Manage sites.
+    Site {
+        #[command(subcommand)]
+        action: SiteAction,
+    },
+    /// Check the tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Create demo data.
+    Seed {
+        #[command(subcommand)]
+        action: SeedAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Walk every organisation's hash chain and name the first broken link (exit code 1).
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum SeedAction {
+    /// An organisation with a site tree, one user per role, the fixture templates and a hazard
+    /// in every state; prints the accounts.
+    Demo {
+        /// Organisation name.
+        #[arg(long, default_value = "Demo Chemicals")]
+        org: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a user. The password is read from a prompt, or from standard input when piped.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin (organisation-wide), manager, supervisor or inspector.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// The site for a manager, supervisor or inspector.
+        #[arg(long)]
+        site: Option<String>,
+        /// Organisation name; created when missing. Default: the only organisation.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SiteAction {
+    /// Create a site and print its id.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// company, plant, workshop or area.
+        #[arg(long, default_value = "plant")]
+        kind: String,
+        /// Parent site id.
+        #[arg(long)]
+        parent: Option<String>,
+        /// Organisation name. Default: the only organisation.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+fn open_db(config: &Config) -> Result<Db> {
+    let db = Db::connect(
+        &config.database_url(),
+        &DbSettings {
+            max_connections: config.db_max_connections,
+            ..DbSettings::default()
+        },
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    migrate::run_pending(&db).map_err(|e| anyhow!("{e}"))?;
+    Ok(db)
+}
+
+fn read_password() -> Result<String> {
+    let pw = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Repeat password: ")?;
+        if first != again {
+            bail!("the passwords differ");
+        }
+        first
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s.lines().next().unwrap_or_default().to_string()
+    };
+    Ok(pw)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref()).map_err(|e| anyhow!(e))?;
+    telemetry::init(&config.log_format);
+    match cli.command {
+        Command::Serve => serve(config),
+        Command::Migrate => {
+            let db = Db::connect(&config.database_url(), &DbSettings::default())
+                .map_err(|e| anyhow!("{e}"))?;
+            let applied = migrate::run_pending(&db).map_err(|e| anyhow!("{e}"))?;
+            println!("{} migration(s) applied", applied.len());
+            Ok(())
+        }
+        Command::User {
+            action:
+                UserAction::Add {
+                    email,
+                    name,
+                    role,
+                    site,
+                    org,
+                },
+        } => {
+            let role: Role = role.parse().map_err(|_| {
+                anyhow!("unknown role '{role}': admin, manager, supervisor or inspector")
+            })?;
+            let db = open_db(&config)?;
+            let pw = read_password()?;
+            let user = bootstrap::add_user(
+                &db,
+                org.as_deref(),
+                &email,
+                &name,
+                &pw,
+                role,
+                site.as_deref(),
+            )
+            .map_err(|e| anyhow!(e))?;
+            println!(
+                "created user {} <{}> with id {}",
+                user.name, user.email, user.id
+            );
+            Ok(())
+        }
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => audit_verify(&config),
+        Command::Seed {
+            action: SeedAction::Demo { org },
+        } => {
+            let db = open_db(&config)?;
+            let people = hazardloop_api::demo::seed(&db, &org).map_err(|e| anyhow!(e))?;
+            println!("demo organisation {org:?} created; sign in with:");
+            for p in people {
+                println!("  {:<11} {:<32} {}", p.role, p.email, p.password);
+            }
+            Ok(())
+        }
+        Command::Site {
+            action:
+                SiteAction::Add {
+                    name,
+                    kind,
+                    parent,
+                    org,
+                },
+        } => {
+            let db = open_db(&config)?;
+            let site = bootstrap::add_site(&db, org.as_deref(), &name, &kind, parent.as_deref())
+                .map_err(|e| anyhow!(e))?;
+            println!("{}", site.id);
+            Ok(())
+        }
+    }
+}
+
+fn audit_verify(config: &Config) -> Result<()> {
+    use hazardloop_storage::change::{verify_chain, ChainReport};
+    let db = open_db(config)?;
+    let orgs = db
+        .read_blocking(hazardloop_storage::orgs::list)
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut broken = false;
+    for org in orgs {
+        match db
+            .read_blocking(|c| verify_chain(c, &org.id))
+            .map_err(|e| anyhow!("{e}"))?
+        {
+            ChainReport::Intact(n) => {
+                println!("{} ({}): {n} audit records, chain intact", org.name, org.id)
+            }
+            ChainReport::Broken(link) => {
+                broken = true;
+                println!("{} ({}): {link}", org.name, org.id);
+            }
+        }
+    }
+    if broken {
+        bail!("the audit trail has been altered");
+    }
+    Ok(())
+}
+
+fn serve(config: Config) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let db = open_db(&config)?;
+        let has_admin = db
+            .read(users::any_admin)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        if !has_admin {
+            tracing::warn!(
+                "no admin yet; create one with: cargo run --release -- user add --email you@example.com --name \"Your Name\" --role admin"
+            );
+        }
+        let bind = config.bind.clone();
+        let app = Application::build_with_db(config, db).map_err(|e| anyhow!(e))?;
+        tracing::info!(address = %bind, port = app.port(), "listening");
+        app.run_until_stopped().await.context("server error")
+    })
+}

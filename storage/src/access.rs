@@ -1,0 +1,93 @@
+//! What a signed-in user may see: sites by role, following the tree downwards.
+
+use crate::sites::{self, Site};
+use crate::{users, DbConn, StorageError};
+
+/// The materialised paths under which the user may see data; `None` means everything (admin).
+pub fn visible_paths(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<Option<Vec<String>>, StorageError> {
+    if is_admin {
+        return Ok(None);
+    }
+    let user = users::get(conn, org_id, user_id)?;
+    Ok(Some(
+        users::membership_sites(conn, &user)?
+            .into_iter()
+            .map(|s| s.path)
+            .collect(),
+    ))
+}
+
+/// The ids of the sites the user may see; `None` means everything.
+pub fn visible_site_ids(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<Option<Vec<String>>, StorageError> {
+    let Some(paths) = visible_paths(conn, org_id, user_id, is_admin)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        sites::list(conn, org_id)?
+            .into_iter()
+            .filter(|s| paths.iter().any(|p| s.path.starts_with(p)))
+            .map(|s| s.id)
+            .collect(),
+    ))
+}
+
+/// Loads a site the user may see; otherwise `NotFound`.
+pub fn visible_site(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    site_id: &str,
+) -> Result<Site, StorageError> {
+    let site = sites::get(conn, org_id, site_id)?;
+    if users::role_at(conn, user_id, is_admin, &site)?.is_none() {
+        return Err(StorageError::NotFound);
+    }
+    Ok(site)
+}
+
+/// The ids of the sites where the user holds at least `min` (through the tree); `None` means
+/// everything (admin).
+pub fn site_ids_with_role(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    min: hazardloop_sync::Role,
+) -> Result<Option<Vec<String>>, StorageError> {
+    if is_admin {
+        return Ok(None);
+    }
+    let user = users::get(conn, org_id, user_id)?;
+    let memberships = users::memberships(conn, &user.id)?;
+    let all = sites::list(conn, org_id)?;
+    let roots: Vec<&str> = memberships
+        .iter()
+        .filter(|m| {
+            m.role
+                .parse::<hazardloop_sync::Role>()
+                .is_ok_and(|r| r.at_least(min))
+        })
+        .filter_map(|m| {
+            all.iter()
+                .find(|s| s.id == m.site_id)
+                .map(|s| s.path.as_str())
+        })
+        .collect();
+    Ok(Some(
+        all.iter()
+            .filter(|s| roots.iter().any(|p| s.path.starts_with(p)))
+            .map(|s| s.id.clone())
+            .collect(),
+    ))
+}

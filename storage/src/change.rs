@@ -1,0 +1,495 @@
+//! One write transaction's bookkeeping: the organisation's change sequence number, the audit
+//! chain, the change index that pulls read, and the webhook outbox.
+//!
+//! Mutations run first, collecting their audit events and touched entities here. Only
+//! [`Change::finish`], the last step before commit, bumps the organisation row's counters: that
+//! `UPDATE` takes the row's lock on PostgreSQL (SQLite has one writer anyway) and holds it to
+//! commit. So sequence numbers are handed out in commit order, a pull or feed reading
+//! `seq > cursor` never skips a transaction that commits late, and the audit chain stays linear —
+//! while the mutations themselves (the bulk of the work) run concurrently on PostgreSQL, with
+//! row locks on the entities they change.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use hazardloop_sync::audit::{self, AuditRecord};
+use hazardloop_sync::Role;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::schema::{audit_events, organisations};
+use crate::sites::Site;
+use crate::{new_id, DbConn, StorageError};
+
+/// An audit event to append.
+#[derive(Debug, Clone, Default)]
+pub struct EventInput {
+    pub entity_type: &'static str,
+    pub entity_id: String,
+    pub hazard_id: Option<String>,
+    pub site_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub device_id: Option<String>,
+    pub device_time: Option<i64>,
+    pub event: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub payload: Value,
+}
+
+/// An entity written in this transaction.
+#[derive(Debug, Clone)]
+struct Touched {
+    entity_type: String,
+    entity_id: String,
+    site_id: Option<String>,
+    deleted: bool,
+}
+
+/// Where a [`Change`] stood, to return to when a mutation's savepoint rolls back.
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoint {
+    events: usize,
+    touched: usize,
+}
+
+/// The open write of one organisation.
+#[derive(Debug)]
+pub struct Change {
+    /// The organisation.
+    pub org_id: String,
+    /// Server time of the transaction, unix ms.
+    pub now: i64,
+    events: Vec<EventInput>,
+    touched: Vec<Touched>,
+    /// Sites and roles looked up in this transaction (a batch touches the same few).
+    sites: HashMap<String, Site>,
+    roles: HashMap<(String, String), Option<Role>>,
+    /// Webhook deliveries of this change's events (the outbox), in the same transaction.
+    outbox: crate::webhooks::Outbox,
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid, StorageError> {
+    Uuid::parse_str(s).map_err(|_| StorageError::Invalid(format!("{s} is not a UUID")))
+}
+
+fn opt_uuid(s: &Option<String>) -> Result<Option<Uuid>, StorageError> {
+    s.as_deref().map(parse_uuid).transpose()
+}
+
+impl Change {
+    /// Opens the bookkeeping of a write; takes no lock yet.
+    pub fn begin(_conn: &mut DbConn, org_id: &str, now: i64) -> Result<Change, StorageError> {
+        Ok(Change {
+            org_id: org_id.to_string(),
+            now,
+            events: Vec::new(),
+            touched: Vec::new(),
+            sites: HashMap::new(),
+            roles: HashMap::new(),
+            outbox: Default::default(),
+        })
+    }
+
+    /// Queues an event for the organisation's audit chain (written by [`Change::finish`]).
+    pub fn audit(&mut self, _conn: &mut DbConn, ev: EventInput) -> Result<(), StorageError> {
+        parse_uuid(&ev.entity_id)?;
+        self.events.push(ev);
+        Ok(())
+    }
+
+    /// Records that an entity changed in this transaction (the index pulls read).
+    pub fn touch(
+        &mut self,
+        _conn: &mut DbConn,
+        entity_type: &str,
+        entity_id: &str,
+        site_id: Option<&str>,
+        deleted: bool,
+    ) -> Result<(), StorageError> {
+        self.touched.push(Touched {
+            entity_type: entity_type.to_string(),
+            entity_id: entity_id.to_string(),
+            site_id: site_id.map(str::to_string),
+            deleted,
+        });
+        Ok(())
+    }
+
+    /// A site of the organisation, cached for the transaction.
+    pub fn site(&mut self, conn: &mut DbConn, id: &str) -> Result<Site, StorageError> {
+        if let Some(s) = self.sites.get(id) {
+            return Ok(s.clone());
+        }
+        let site = crate::sites::get(conn, &self.org_id, id)?;
+        self.sites.insert(id.to_string(), site.clone());
+        Ok(site)
+    }
+
+    /// A user's effective role at a site, cached for the transaction.
+    pub fn role_at(
+        &mut self,
+        conn: &mut DbConn,
+        user_id: &str,
+        is_admin: bool,
+        site: &Site,
+    ) -> Result<Option<Role>, StorageError> {
+        let key = (user_id.to_string(), site.id.clone());
+        if let Some(r) = self.roles.get(&key) {
+            return Ok(*r);
+        }
+        let role = crate::users::role_at(conn, user_id, is_admin, site)?;
+        self.roles.insert(key, role);
+        Ok(role)
+    }
+
+    /// Where the change stands now.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            events: self.events.len(),
+            touched: self.touched.len(),
+        }
+    }
+
+    /// Forgets what was queued after `saved` (its savepoint rolled back).
+    pub fn restore(&mut self, saved: Checkpoint) {
+        self.events.truncate(saved.events);
+        self.touched.truncate(saved.touched);
+    }
+
+    /// Takes the organisation's lock, allocates the sequence numbers, writes the audit events
+    /// (hash-chained), the change index and the webhook outbox. Call once, last, in the same
+    /// transaction. Returns the change sequence (the current one when nothing changed).
+    pub fn finish(mut self, conn: &mut DbConn) -> Result<i64, StorageError> {
+        if self.events.is_empty() && self.touched.is_empty() {
+            return Ok(organisations::table
+                .find(&self.org_id)
+                .select(organisations::change_seq)
+                .first(conn)?);
+        }
+        let n = self.events.len() as i64;
+        let updated = diesel::update(organisations::table.find(&self.org_id))
+            .set((
+                organisations::change_seq.eq(organisations::change_seq + 1),
+                organisations::audit_seq.eq(organisations::audit_seq + n),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            return Err(StorageError::NotFound);
+        }
+        let (seq, last_audit, mut head): (i64, i64, String) = organisations::table
+            .find(&self.org_id)
+            .select((
+                organisations::change_seq,
+                organisations::audit_seq,
+                organisations::audit_head,
+            ))
+            .first(conn)?;
+        let org_uuid = parse_uuid(&self.org_id)?;
+        let events = std::mem::take(&mut self.events);
+        let mut rows = Vec::with_capacity(events.len());
+        for (audit_seq, ev) in (last_audit - n + 1..).zip(events.iter()) {
+            let record = AuditRecord {
+                seq: audit_seq,
+                org_id: org_uuid,
+                hazard_id: opt_uuid(&ev.hazard_id)?,
+                entity_type: ev.entity_type.to_string(),
+                entity_id: parse_uuid(&ev.entity_id)?,
+                actor_id: opt_uuid(&ev.actor_id)?,
+                device_id: opt_uuid(&ev.device_id)?,
+                device_time_ms: ev.device_time,
+                server_time_ms: self.now,
+                event: ev.event.clone(),
+                from_state: ev.from_state.clone(),
+                to_state: ev.to_state.clone(),
+                payload: ev.payload.clone(),
+                prev_hash: head.clone(),
+            };
+            let hash = audit::hash(&record);
+            rows.push(AuditRow {
+                org_id: self.org_id.clone(),
+                seq: audit_seq,
+                id: new_id(),
+                change_seq: seq,
+                entity_type: ev.entity_type.to_string(),
+                entity_id: ev.entity_id.clone(),
+                hazard_id: ev.hazard_id.clone(),
+                site_id: ev.site_id.clone(),
+                actor_id: ev.actor_id.clone(),
+                device_id: ev.device_id.clone(),
+                device_time: ev.device_time,
+                server_time: self.now,
+                event: ev.event.clone(),
+                from_state: ev.from_state.clone(),
+                to_state: ev.to_state.clone(),
+                payload: ev.payload.to_string(),
+                prev_hash: std::mem::replace(&mut head, hash.clone()),
+                hash,
+            });
+        }
+        // One statement per batch on PostgreSQL; SQLite runs in-process, row by row is as fast.
+        match conn {
+            DbConn::Pg(c) => {
+                for chunk in rows.chunks(500) {
+                    diesel::insert_into(audit_events::table)
+                        .values(chunk)
+                        .execute(c)?;
+                }
+            }
+            DbConn::Sqlite(c) => {
+                for row in &rows {
+                    diesel::insert_into(audit_events::table)
+                        .values(row)
+                        .execute(c)?;
+                }
+            }
+        }
+        for (ev, row) in events.iter().zip(rows.iter()) {
+            let outbox_event = crate::webhooks::OutboxEvent {
+                id: &row.id,
+                seq: row.seq,
+                input: ev,
+                recorded_at: self.now,
+            };
+            self.outbox.enqueue(conn, &self.org_id, &outbox_event)?;
+        }
+        if n > 0 {
+            diesel::update(organisations::table.find(&self.org_id))
+                .set(organisations::audit_head.eq(&head))
+                .execute(conn)?;
+        }
+        // The last write of an entity in this transaction decides its index row.
+        let mut latest: HashMap<(String, String), Touched> = HashMap::new();
+        for t in std::mem::take(&mut self.touched) {
+            latest.insert((t.entity_type.clone(), t.entity_id.clone()), t);
+        }
+        let touched: Vec<Touched> = latest.into_values().collect();
+        upsert_changes(conn, &self.org_id, &touched, seq, self.now)?;
+        if self.outbox.enqueued() > 0 {
+            crate::webhooks::wake_workers();
+        }
+        Ok(seq)
+    }
+}
+
+fn upsert_changes(
+    conn: &mut DbConn,
+    org_id: &str,
+    touched: &[Touched],
+    seq: i64,
+    now: i64,
+) -> Result<(), StorageError> {
+    use crate::schema::entity_changes as ec;
+    use diesel::upsert::excluded;
+    let rows: Vec<_> = touched
+        .iter()
+        .map(|t| {
+            (
+                ec::entity_type.eq(&t.entity_type),
+                ec::entity_id.eq(&t.entity_id),
+                ec::org_id.eq(org_id),
+                ec::site_id.eq(&t.site_id),
+                ec::seq.eq(seq),
+                ec::deleted.eq(t.deleted),
+                ec::changed_at.eq(now),
+            )
+        })
+        .collect();
+    match conn {
+        DbConn::Pg(c) => {
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(ec::table)
+                    .values(chunk)
+                    .on_conflict((ec::entity_type, ec::entity_id))
+                    .do_update()
+                    .set((
+                        ec::site_id.eq(excluded(ec::site_id)),
+                        ec::seq.eq(excluded(ec::seq)),
+                        ec::deleted.eq(excluded(ec::deleted)),
+                        ec::changed_at.eq(excluded(ec::changed_at)),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConn::Sqlite(c) => {
+            for (row, t) in rows.into_iter().zip(touched) {
+                diesel::insert_into(ec::table)
+                    .values(row)
+                    .on_conflict((ec::entity_type, ec::entity_id))
+                    .do_update()
+                    .set((
+                        ec::site_id.eq(&t.site_id),
+                        ec::seq.eq(seq),
+                        ec::deleted.eq(t.deleted),
+                        ec::changed_at.eq(now),
+                    ))
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One stored audit event.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    pub org_id: String,
+    pub seq: i64,
+    pub id: String,
+    pub change_seq: i64,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub hazard_id: Option<String>,
+    pub site_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub device_id: Option<String>,
+    pub device_time: Option<i64>,
+    pub server_time: i64,
+    pub event: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub payload: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRow {
+    /// The record as it was hashed (a payload that no longer parses becomes a string, so the
+    /// hash check fails rather than the walk).
+    pub fn record(&self) -> Result<AuditRecord, StorageError> {
+        Ok(AuditRecord {
+            seq: self.seq,
+            org_id: parse_uuid(&self.org_id)?,
+            hazard_id: opt_uuid(&self.hazard_id)?,
+            entity_type: self.entity_type.clone(),
+            entity_id: parse_uuid(&self.entity_id)?,
+            actor_id: opt_uuid(&self.actor_id)?,
+            device_id: opt_uuid(&self.device_id)?,
+            device_time_ms: self.device_time,
+            server_time_ms: self.server_time,
+            event: self.event.clone(),
+            from_state: self.from_state.clone(),
+            to_state: self.to_state.clone(),
+            payload: serde_json::from_str(&self.payload)
+                .unwrap_or_else(|_| Value::String(self.payload.clone())),
+            prev_hash: self.prev_hash.clone(),
+        })
+    }
+}
+
+/// The events of one entity, oldest first.
+pub fn events_of(
+    conn: &mut DbConn,
+    org_id: &str,
+    entity_id: &str,
+) -> Result<Vec<AuditRow>, StorageError> {
+    Ok(audit_events::table
+        .filter(audit_events::org_id.eq(org_id))
+        .filter(audit_events::entity_id.eq(entity_id))
+        .order(audit_events::seq.asc())
+        .select(AuditRow::as_select())
+        .load(conn)?)
+}
+
+/// The result of walking one organisation's chain.
+#[derive(Debug)]
+pub enum ChainReport {
+    /// Every link holds; the number of records checked.
+    Intact(u64),
+    /// The first broken link.
+    Broken(hazardloop_sync::BrokenLink),
+}
+
+/// Walks an organisation's whole audit chain in pages of 1,000, so memory stays flat.
+pub fn verify_chain(conn: &mut DbConn, org_id: &str) -> Result<ChainReport, StorageError> {
+    let mut buffered: std::collections::VecDeque<(AuditRecord, String)> = Default::default();
+    let mut after = 0i64;
+    let mut failure: Option<StorageError> = None;
+    let records = std::iter::from_fn(|| {
+        if buffered.is_empty() && failure.is_none() {
+            let page: Result<Vec<AuditRow>, diesel::result::Error> = audit_events::table
+                .filter(audit_events::org_id.eq(org_id))
+                .filter(audit_events::seq.gt(after))
+                .order(audit_events::seq.asc())
+                .limit(1000)
+                .select(AuditRow::as_select())
+                .load(conn);
+            match page {
+                Ok(rows) => {
+                    for row in rows {
+                        after = row.seq;
+                        match row.record() {
+                            Ok(r) => buffered.push_back((r, row.hash.clone())),
+                            Err(e) => {
+                                failure = Some(StorageError::Invalid(format!(
+                                    "audit record {} is malformed: {e}",
+                                    row.seq
+                                )));
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => failure = Some(e.into()),
+            }
+        }
+        buffered.pop_front()
+    });
+    let outcome = audit::verify_chain(records);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    match outcome {
+        Ok(n) => Ok(ChainReport::Intact(n)),
+        Err(broken) => Ok(ChainReport::Broken(broken)),
+    }
+}
+
+/// Which events a feed reader gets.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Sites whose events are included (`None`: all).
+    pub site_ids: Option<Vec<String>>,
+    /// Event types (`None`: all).
+    pub types: Option<Vec<String>>,
+    /// Include organisation-level events (no site), e.g. `template.published`.
+    pub org_level: bool,
+}
+
+/// Events after `after` (audit sequence), oldest first, and the organisation's last sequence
+/// as read before them.
+pub fn events_after(
+    conn: &mut DbConn,
+    org_id: &str,
+    after: i64,
+    f: &EventFilter,
+    limit: i64,
+) -> Result<(Vec<AuditRow>, i64), StorageError> {
+    let head: i64 = organisations::table
+        .find(org_id)
+        .select(organisations::audit_seq)
+        .first(conn)?;
+    let mut q = audit_events::table
+        .filter(audit_events::org_id.eq(org_id))
+        .filter(audit_events::seq.gt(after))
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .into_boxed();
+    if let Some(types) = &f.types {
+        q = q.filter(audit_events::event.eq_any(types.clone()));
+    }
+    if let Some(ids) = &f.site_ids {
+        if f.org_level {
+            q = q.filter(
+                audit_events::site_id
+                    .eq_any(ids.clone())
+                    .or(audit_events::site_id.is_null()),
+            );
+        } else {
+            q = q.filter(audit_events::site_id.eq_any(ids.clone()));
+        }
+    }
+    Ok((q.load(conn)?, head))
+}

@@ -1,0 +1,603 @@
+//! Hazard mutations: report, descriptive edits (merged per field), workflow commands.
+
+use hazardloop_sync::merge::{merge_field, merge_severity, FieldMerge};
+use hazardloop_sync::{decide_mutation, report_allowed, Actor, Category, GradeScale, Hlc, Risk};
+use serde_json::{json, Map, Value};
+
+use super::{gps_arg, id_arg, opt_id_arg, site_arg, text_arg, Applied, Ctx, Failure, Rejection};
+use crate::change::EventInput;
+use crate::hazards::{self, Hazard};
+use crate::schema::hazards as h;
+use crate::{sites, users, DbConn, StorageError};
+use diesel::prelude::*;
+
+const TITLE_MAX: usize = 200;
+const TEXT_MAX: usize = 10_000;
+
+fn applied(row: &Hazard, now: i64, created: bool, lost: Vec<String>) -> Applied {
+    Applied {
+        entity_type: "hazard".into(),
+        entity_id: row.id.clone(),
+        version: row.version,
+        lost,
+        entity: serde_json::to_value(row.view(now)).unwrap_or(Value::Null),
+        created,
+    }
+}
+
+fn parse_enum<T: std::str::FromStr>(
+    args: &Value,
+    key: &str,
+    allowed: &str,
+) -> Result<Option<T>, Failure> {
+    match text_arg(args, key, 50)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => s
+            .parse::<T>()
+            .map(Some)
+            .map_err(|_| Rejection::invalid(key, format!("{s:?} is not one of {allowed}")).into()),
+    }
+}
+
+fn check_grade(scale: &GradeScale, grade: &str) -> Result<(), Failure> {
+    if scale.contains(grade) {
+        Ok(())
+    } else {
+        Err(Rejection::invalid(
+            "grade",
+            format!("{grade:?} is not one of {}", scale.0.join(", ")),
+        )
+        .into())
+    }
+}
+
+/// A new hazard, reported ad hoc (inspection-raised hazards come from `inspection.submit`).
+pub(super) fn report(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &Value,
+) -> Result<Applied, Failure> {
+    let site = match args.get("site_id") {
+        None | Some(Value::Null) => None,
+        _ => Some(site_arg(conn, ctx, args)?),
+    };
+    if let Some(site) = &site {
+        if !report_allowed(ctx.role_at(conn, site)?) {
+            return Err(Rejection::forbidden("reporting needs a role at the hazard's site").into());
+        }
+    }
+    let title = text_arg(args, "title", TITLE_MAX)?.filter(|t| !t.is_empty());
+    let category: Option<Category> = parse_enum(
+        args,
+        "category",
+        "unsafe_condition, unsafe_act, management_gap",
+    )?;
+    let grade = text_arg(args, "grade", 50)?.filter(|g| !g.is_empty());
+    let risk: Option<Risk> = parse_enum(args, "risk", "blue, yellow, orange, red")?;
+    let mut missing = Vec::new();
+    if site.is_none() {
+        missing.push("site_id");
+    }
+    if title.is_none() {
+        missing.push("title");
+    }
+    if category.is_none() {
+        missing.push("category");
+    }
+    if grade.is_none() {
+        missing.push("grade");
+    }
+    let (Some(site), Some(title), Some(category), Some(grade)) = (site, title, category, grade)
+    else {
+        return Err(Rejection::missing(&missing).into());
+    };
+    check_grade(&ctx.policy.grade_scale, &grade)?;
+    let id = opt_id_arg(args, "id")?.unwrap_or_else(crate::new_id);
+    let row = new_hazard(
+        ctx,
+        NewHazard {
+            id,
+            site_id: site.id.clone(),
+            title,
+            description: text_arg(args, "description", TEXT_MAX)?.unwrap_or_default(),
+            location: text_arg(args, "location", 500)?.unwrap_or_default(),
+            gps: gps_arg(args, "gps")?,
+            category: category.as_str().to_string(),
+            grade,
+            risk: risk.unwrap_or(Risk::Blue).as_str().to_string(),
+            reporter_id: ctx.caller.user_id.clone(),
+            inspection_id: None,
+            item_key: None,
+        },
+    );
+    let photos = super::photos_arg(args, "photos")?;
+    if !insert_reported(conn, ctx, &row, args.clone())? {
+        let existing = hazards::get(conn, &ctx.caller.org_id, &row.id)?;
+        return Err(Rejection::new(
+            "already_exists",
+            format!("hazard {} already exists", row.id),
+            json!({"id": row.id}),
+        )
+        .with_current(applied(&existing, ctx.now, false, vec![]).entity)
+        .into());
+    }
+    super::link_photos(
+        conn,
+        ctx,
+        ("hazard", &row.id, &row.site_id),
+        &photos,
+        "before",
+        "photos",
+    )?;
+    Ok(applied(&row, ctx.now, true, vec![]))
+}
+
+/// What a new hazard starts with.
+pub(super) struct NewHazard {
+    pub id: String,
+    pub site_id: String,
+    pub title: String,
+    pub description: String,
+    pub location: String,
+    pub gps: Option<String>,
+    pub category: String,
+    pub grade: String,
+    pub risk: String,
+    pub reporter_id: String,
+    pub inspection_id: Option<String>,
+    pub item_key: Option<String>,
+}
+
+pub(super) fn new_hazard(ctx: &Ctx<'_>, n: NewHazard) -> Hazard {
+    Hazard {
+        id: n.id,
+        org_id: ctx.caller.org_id.clone(),
+        site_id: n.site_id,
+        state: "reported".into(),
+        title: n.title,
+        description: n.description,
+        location: n.location,
+        gps: n.gps,
+        category: n.category,
+        grade: n.grade,
+        risk: n.risk,
+        reporter_id: n.reporter_id,
+        owner_id: None,
+        verifier_id: None,
+        rectified_by: None,
+        measures: None,
+        deadline: None,
+        five: None,
+        inspection_id: n.inspection_id,
+        item_key: n.item_key,
+        reported_at_device: ctx.device_time,
+        reported_at: ctx.now,
+        closed_at: None,
+        overdue_notified_deadline: None,
+        field_clocks: "{}".into(),
+        version: 1,
+        updated_at: ctx.now,
+    }
+}
+
+/// Inserts a reported hazard and its audit event.
+pub(super) fn insert_reported(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    row: &Hazard,
+    payload: Value,
+) -> Result<bool, Failure> {
+    // One statement whether or not the id exists (a retried report is common offline).
+    let inserted = match conn {
+        DbConn::Pg(c) => diesel::insert_into(h::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(h::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    if inserted == 0 {
+        return Ok(false);
+    }
+    ctx.change
+        .touch(conn, "hazard", &row.id, Some(&row.site_id), false)?;
+    let ev = event(
+        ctx,
+        row,
+        hazardloop_sync::event::HAZARD_REPORTED,
+        None,
+        Some("reported"),
+        payload,
+    );
+    ctx.change.audit(conn, ev)?;
+    Ok(true)
+}
+
+fn event(
+    ctx: &Ctx<'_>,
+    row: &Hazard,
+    name: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    mut payload: Value,
+) -> EventInput {
+    if ctx.clock_flagged {
+        payload["device_clock_clamped"] = json!(true);
+    }
+    EventInput {
+        entity_type: "hazard",
+        entity_id: row.id.clone(),
+        hazard_id: Some(row.id.clone()),
+        site_id: Some(row.site_id.clone()),
+        actor_id: Some(ctx.caller.user_id.clone()),
+        device_id: ctx.caller.device_id.clone(),
+        device_time: Some(ctx.device_time),
+        event: name.to_string(),
+        from_state: from.map(str::to_string),
+        to_state: to.map(str::to_string),
+        payload,
+    }
+}
+
+fn load(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &Value,
+) -> Result<(Hazard, sites::Site), Failure> {
+    let id = id_arg(args, "hazard_id")?;
+    // Locked until commit: two commands on one hazard are decided one after the other.
+    let row = match hazards::find_for_update(conn, &ctx.caller.org_id, &id)? {
+        Some(r) => r,
+        None => return Err(Rejection::not_found("hazard", &id).into()),
+    };
+    let site = ctx.change.site(conn, &row.site_id)?;
+    Ok((row, site))
+}
+
+fn current(row: &Hazard, now: i64) -> Value {
+    serde_json::to_value(row.view(now)).unwrap_or(Value::Null)
+}
+
+/// `If-Match` for online (REST) writes. Offline edits are never refused for being based on an
+/// older version: fields merge by clock and commands meet the state machine.
+fn check_version(ctx: &Ctx<'_>, row: &Hazard, base: Option<i64>, now: i64) -> Result<(), Failure> {
+    if ctx.caller.device_id.is_some() {
+        return Ok(());
+    }
+    match base {
+        Some(v) if v != row.version => Err(Rejection::new(
+            "version_mismatch",
+            format!("the hazard is at version {}, not {v}", row.version),
+            json!({"version": row.version}),
+        )
+        .with_current(current(row, now))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+fn save(conn: &mut DbConn, ctx: &mut Ctx<'_>, row: &mut Hazard) -> Result<(), StorageError> {
+    row.version += 1;
+    row.updated_at = ctx.now;
+    diesel::update(h::table.find(&row.id))
+        .set(&*row)
+        .execute(conn)?;
+    ctx.change
+        .touch(conn, "hazard", &row.id, Some(&row.site_id), false)?;
+    Ok(())
+}
+
+/// A user named by a command must belong to the organisation and hold a role at the site.
+fn check_person(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    site: &sites::Site,
+    field: &str,
+    id: &str,
+) -> Result<(), Failure> {
+    let user = match users::get(conn, &ctx.caller.org_id, id) {
+        Ok(u) => u,
+        Err(StorageError::NotFound) => {
+            return Err(Rejection::invalid(field, format!("user {id} does not exist")).into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !user.active || users::effective_role(conn, &user, site)?.is_none() {
+        return Err(Rejection::invalid(
+            field,
+            format!("user {id} has no role at the hazard's site"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A workflow command (design section 3), decided by `hazardloop_sync::decide_mutation`.
+pub(super) fn command(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    args: &Value,
+    base_version: Option<i64>,
+) -> Result<Applied, Failure> {
+    let (mut row, site) = load(conn, ctx, args)?;
+    let facts = row.facts()?;
+    let user_id = uuid::Uuid::parse_str(&ctx.caller.user_id)
+        .map_err(|_| StorageError::Invalid("caller id".into()))?;
+    let actor = Actor {
+        user_id,
+        role: ctx.role_at(conn, &site)?,
+    };
+    let (cmd, outcome) = decide_mutation(&facts, &actor, name, args, &ctx.policy)
+        .map_err(|r| Rejection::from(r).with_current(current(&row, ctx.now)))?;
+    check_version(ctx, &row, base_version, ctx.now)?;
+    if let hazardloop_sync::Command::Assign {
+        owner_id,
+        verifier_id,
+        measures,
+        ..
+    } = &cmd
+    {
+        for (field, id) in [("owner_id", owner_id), ("verifier_id", verifier_id)] {
+            if let Some(id) = id {
+                check_person(conn, ctx, &site, field, &id.to_string())?;
+            }
+        }
+        row.measures = Some(measures.clone());
+    }
+    let from = row.state.clone();
+    row.apply_facts(&outcome.facts, ctx.now);
+    if outcome.to.as_str() == "rectifying" && from == "awaiting_verification" {
+        // A rejected rectification must be submitted again, by whoever submits it next.
+        row.rectified_by = outcome.facts.rectified_by.map(|u| u.to_string());
+    }
+    save(conn, ctx, &mut row)?;
+    let ev = event(
+        ctx,
+        &row,
+        outcome.event,
+        Some(&from),
+        Some(outcome.to.as_str()),
+        args.clone(),
+    );
+    ctx.change.audit(conn, ev)?;
+    if let hazardloop_sync::Command::RectifyOnSpot { after_photos, .. }
+    | hazardloop_sync::Command::SubmitRectification { after_photos, .. } = &cmd
+    {
+        super::link_photos(
+            conn,
+            ctx,
+            ("hazard", &row.id, &row.site_id),
+            after_photos,
+            "after",
+            "after_photos",
+        )?;
+    }
+    Ok(applied(&row, ctx.now, false, vec![]))
+}
+
+/// Fields `hazard.update` may edit, each merged on its own clock.
+const EDITABLE: &[&str] = &[
+    "title",
+    "description",
+    "location",
+    "gps",
+    "measures",
+    "risk",
+];
+
+/// Descriptive edits, merged per field: the later clock wins each field; edits to different
+/// fields never conflict; risk never silently goes down.
+pub(super) fn update(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &Value,
+    base_version: Option<i64>,
+) -> Result<Applied, Failure> {
+    let (mut row, site) = load(conn, ctx, args)?;
+    let role = ctx.role_at(conn, &site)?;
+    let is_party = [Some(&row.reporter_id), row.owner_id.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|u| *u == ctx.caller.user_id);
+    let allowed = role.is_some_and(|r| r.at_least(hazardloop_sync::Role::Supervisor))
+        || (role.is_some() && is_party);
+    if !allowed {
+        return Err(Rejection::forbidden(
+            "only the reporter, the owner or a supervisor may edit a hazard",
+        )
+        .with_current(current(&row, ctx.now))
+        .into());
+    }
+    if matches!(row.state.as_str(), "closed" | "cancelled") {
+        return Err(Rejection::new(
+            "invalid_transition",
+            format!("cannot edit a hazard that is {}", row.state),
+            json!({"state": row.state, "allowed": []}),
+        )
+        .with_current(current(&row, ctx.now))
+        .into());
+    }
+    check_version(ctx, &row, base_version, ctx.now)?;
+    let fields = match args.get("fields") {
+        Some(Value::Object(f)) if !f.is_empty() => f.clone(),
+        Some(Value::Object(_)) | None | Some(Value::Null) => {
+            return Err(Rejection::missing(&["fields"]).into())
+        }
+        Some(_) => {
+            return Err(Rejection::invalid("fields", "expected an object of field: value").into())
+        }
+    };
+    let mut incoming: Vec<(&'static str, Value, String)> = Vec::new();
+    for (key, value) in &fields {
+        let Some(name) = EDITABLE.iter().find(|f| **f == key.as_str()) else {
+            return Err(Rejection::invalid(
+                &format!("fields.{key}"),
+                format!("not editable; editable: {}", EDITABLE.join(", ")),
+            )
+            .into());
+        };
+        let wrapped = json!({ *name: value });
+        let stored = match *name {
+            "title" => text_arg(&wrapped, name, TITLE_MAX)?
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    Failure::from(Rejection::invalid("fields.title", "must not be blank"))
+                })?,
+            "gps" => gps_arg(&wrapped, name)?.unwrap_or_default(),
+            "risk" => parse_enum::<Risk>(&wrapped, name, "blue, yellow, orange, red")?
+                .ok_or_else(|| {
+                    Failure::from(Rejection::invalid("fields.risk", "must not be blank"))
+                })?
+                .as_str()
+                .to_string(),
+            _ => text_arg(&wrapped, name, TEXT_MAX)?.unwrap_or_default(),
+        };
+        incoming.push((name, value.clone(), stored));
+    }
+    // field -> {"hlc": clock of the stored value, "by": device (or user) that wrote it,
+    // "v": the hazard version it produced}.
+    let mut clocks: Map<String, Value> =
+        serde_json::from_str(&row.field_clocks).unwrap_or_default();
+    let writer = ctx
+        .caller
+        .device_id
+        .clone()
+        .unwrap_or_else(|| ctx.caller.user_id.clone());
+    let mut lost = Vec::new();
+    let mut changed = Map::new();
+    let mut conflicts = Vec::new();
+    for (name, raw, stored) in incoming {
+        let meta = clocks.get(name).cloned().unwrap_or(Value::Null);
+        let clock: Option<Hlc> = meta
+            .get("hlc")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok());
+        let cur_val = field_value(&row, name);
+        let take = if name == "risk" {
+            match (row.risk.parse::<Risk>(), stored.parse::<Risk>()) {
+                // An online (REST) edit is deliberate and may lower the risk; offline edits are
+                // concurrent and resolve to the more severe colour.
+                (Ok(_), Ok(_)) if ctx.caller.device_id.is_none() => true,
+                (Ok(cur), Ok(inc)) => {
+                    let cur_clock = clock.clone().unwrap_or_else(|| Hlc::server_tick(None, 0));
+                    merge_severity(Some((&cur, &cur_clock)), (&inc, &ctx.hlc)) == FieldMerge::Take
+                }
+                _ => true,
+            }
+        } else {
+            matches!(
+                merge_field(clock.as_ref().map(|c| (&cur_val, c)), (&raw, &ctx.hlc)),
+                FieldMerge::Take
+            )
+        };
+        // Concurrent: another writer set this field after the version this edit was based on.
+        let concurrent = meta
+            .get("by")
+            .and_then(Value::as_str)
+            .is_some_and(|by| by != writer)
+            && match (base_version, meta.get("v").and_then(Value::as_i64)) {
+                (Some(b), Some(v)) => v > b,
+                (None, _) => ctx.caller.device_id.is_some(),
+                _ => false,
+            };
+        if take {
+            if concurrent && cur_val != raw {
+                conflicts.push((
+                    name,
+                    raw.clone(),
+                    ctx.hlc.to_string(),
+                    cur_val.clone(),
+                    clock.map(|c| c.to_string()),
+                    meta.get("by").and_then(Value::as_str).map(str::to_string),
+                    false,
+                ));
+            }
+            set_field(&mut row, name, stored);
+            clocks.insert(
+                name.to_string(),
+                json!({"hlc": ctx.hlc.to_string(), "by": writer, "v": row.version + 1}),
+            );
+            changed.insert(name.to_string(), raw);
+        } else if cur_val != raw {
+            lost.push(name.to_string());
+            conflicts.push((
+                name,
+                cur_val.clone(),
+                clock.map(|c| c.to_string()).unwrap_or_default(),
+                raw.clone(),
+                Some(ctx.hlc.to_string()),
+                Some(writer.clone()),
+                true,
+            ));
+        }
+    }
+    for (field, win, win_hlc, lose, lose_hlc, lose_by, loser_is_caller) in conflicts {
+        crate::conflicts::record(
+            conn,
+            crate::conflicts::NewConflict {
+                org_id: row.org_id.clone(),
+                site_id: row.site_id.clone(),
+                entity_type: "hazard".into(),
+                entity_id: row.id.clone(),
+                kind: "field",
+                field: Some(field.to_string()),
+                winning_value: Some(win),
+                winning_hlc: Some(win_hlc),
+                losing_value: Some(lose),
+                losing_hlc: lose_hlc,
+                losing_actor: loser_is_caller.then(|| ctx.caller.user_id.clone()),
+                losing_device: lose_by,
+                detail: Value::Null,
+            },
+            ctx.now,
+        )?;
+    }
+    row.field_clocks = Value::Object(clocks).to_string();
+    if !changed.is_empty() {
+        save(conn, ctx, &mut row)?;
+        let payload = json!({"fields": changed, "lost": lost});
+        let ev = event(
+            ctx,
+            &row,
+            hazardloop_sync::event::HAZARD_UPDATED,
+            Some(&row.state),
+            Some(&row.state),
+            payload,
+        );
+        ctx.change.audit(conn, ev)?;
+    }
+    Ok(applied(&row, ctx.now, false, lost))
+}
+
+/// A field's current value as the client sent it (GPS as an object, not stored text).
+fn field_value(row: &Hazard, name: &str) -> Value {
+    match name {
+        "title" => json!(row.title),
+        "description" => json!(row.description),
+        "location" => json!(row.location),
+        "gps" => row
+            .gps
+            .as_deref()
+            .and_then(|g| serde_json::from_str(g).ok())
+            .unwrap_or(Value::Null),
+        "measures" => json!(row.measures.clone().unwrap_or_default()),
+        "risk" => json!(row.risk),
+        _ => Value::Null,
+    }
+}
+
+fn set_field(row: &mut Hazard, name: &str, value: String) {
+    match name {
+        "title" => row.title = value,
+        "description" => row.description = value,
+        "location" => row.location = value,
+        "gps" => row.gps = (!value.is_empty()).then_some(value),
+        "measures" => row.measures = Some(value),
+        "risk" => row.risk = value,
+        _ => {}
+    }
+}

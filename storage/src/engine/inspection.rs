@@ -1,0 +1,430 @@
+//! Inspection mutations: start a draft, answer items (last writer wins by clock, the loser kept
+//! in history), submit (raising hazards once), delete a draft.
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+use hazardloop_sync::checklist::{missing_required, raises_hazard, validate_answer};
+use hazardloop_sync::merge::{merge_field, FieldMerge};
+use hazardloop_sync::{report_allowed, Hlc, Role};
+use serde_json::{json, Value};
+
+use super::hazard::{insert_reported, new_hazard, NewHazard};
+use super::{
+    gps_arg, id_arg, opt_id_arg, site_arg, text_arg, time_arg, Applied, Ctx, Failure, Rejection,
+};
+use crate::change::EventInput;
+use crate::inspections::{self, Answer, Inspection};
+use crate::schema::{answer_history, answers, hazards, inspections as i};
+use crate::{new_id, sites, templates, DbConn, StorageError};
+
+fn applied(
+    conn: &mut DbConn,
+    row: &Inspection,
+    created: bool,
+    lost: Vec<String>,
+) -> Result<Applied, Failure> {
+    let answers = inspections::answers_of(conn, &row.id)?;
+    Ok(Applied {
+        entity_type: "inspection".into(),
+        entity_id: row.id.clone(),
+        version: row.version,
+        lost,
+        entity: serde_json::to_value(row.view(&answers)).unwrap_or(Value::Null),
+        created,
+    })
+}
+
+fn current(conn: &mut DbConn, row: &Inspection) -> Value {
+    let answers = inspections::answers_of(conn, &row.id).unwrap_or_default();
+    serde_json::to_value(row.view(&answers)).unwrap_or(Value::Null)
+}
+
+fn event(
+    ctx: &Ctx<'_>,
+    row: &Inspection,
+    name: &str,
+    from: &str,
+    to: &str,
+    payload: Value,
+) -> EventInput {
+    EventInput {
+        entity_type: "inspection",
+        entity_id: row.id.clone(),
+        site_id: Some(row.site_id.clone()),
+        actor_id: Some(ctx.caller.user_id.clone()),
+        device_id: ctx.caller.device_id.clone(),
+        device_time: Some(ctx.device_time),
+        event: name.to_string(),
+        from_state: Some(from.to_string()),
+        to_state: Some(to.to_string()),
+        payload,
+        ..EventInput::default()
+    }
+}
+
+fn save(conn: &mut DbConn, ctx: &mut Ctx<'_>, row: &mut Inspection) -> Result<(), StorageError> {
+    row.version += 1;
+    row.updated_at = ctx.now;
+    diesel::update(i::table.find(&row.id))
+        .set(&*row)
+        .execute(conn)?;
+    ctx.change
+        .touch(conn, "inspection", &row.id, Some(&row.site_id), row.deleted)?;
+    Ok(())
+}
+
+/// Loads the inspection named by `inspection_id` and checks the caller may write to it: its
+/// inspector, or a supervisor+ at its site.
+fn load_writable(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &Value,
+) -> Result<(Inspection, sites::Site), Failure> {
+    let id = id_arg(args, "inspection_id")?;
+    // Locked until commit: answers and submit of one inspection are applied one at a time.
+    let Some(row) = inspections::find_for_update(conn, &ctx.caller.org_id, &id)? else {
+        return Err(Rejection::not_found("inspection", &id).into());
+    };
+    let site = ctx.change.site(conn, &row.site_id)?;
+    let role = ctx.role_at(conn, &site)?;
+    let own = row.inspector_id == ctx.caller.user_id && role.is_some();
+    if !(own || role.is_some_and(|r| r.at_least(Role::Supervisor))) {
+        return Err(Rejection::forbidden(
+            "only the inspector or a supervisor of the site may change an inspection",
+        )
+        .with_current(current(conn, &row))
+        .into());
+    }
+    if row.deleted {
+        return Err(Rejection::new(
+            "invalid_transition",
+            "the inspection was deleted",
+            json!({"state": "deleted", "allowed": []}),
+        )
+        .with_current(current(conn, &row))
+        .into());
+    }
+    Ok((row, site))
+}
+
+pub(super) fn start(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &Value,
+) -> Result<Applied, Failure> {
+    let site = site_arg(conn, ctx, args)?;
+    if !report_allowed(ctx.role_at(conn, &site)?) {
+        return Err(Rejection::forbidden("starting an inspection needs a role at the site").into());
+    }
+    let template = match (
+        opt_id_arg(args, "template_id")?,
+        text_arg(args, "template_key", 200)?,
+    ) {
+        (Some(id), _) => templates::get(conn, &ctx.caller.org_id, &id).ok(),
+        (None, Some(key)) => match args.get("template_version").and_then(Value::as_i64) {
+            Some(v) => templates::version(
+                conn,
+                &ctx.caller.org_id,
+                &key,
+                i32::try_from(v).unwrap_or(-1),
+            )
+            .ok(),
+            None => templates::latest(conn, &ctx.caller.org_id, &key)?,
+        },
+        (None, None) => return Err(Rejection::missing(&["template_id"]).into()),
+    };
+    let Some(template) = template else {
+        return Err(Rejection::invalid("template_id", "no such template version").into());
+    };
+    let id = opt_id_arg(args, "id")?.unwrap_or_else(new_id);
+    if let Some(existing) = inspections::find(conn, &ctx.caller.org_id, &id)? {
+        let cur = current(conn, &existing);
+        return Err(Rejection::new(
+            "already_exists",
+            format!("inspection {id} already exists"),
+            json!({"id": id}),
+        )
+        .with_current(cur)
+        .into());
+    }
+    let row = Inspection {
+        id,
+        org_id: ctx.caller.org_id.clone(),
+        site_id: site.id.clone(),
+        template_id: template.id.clone(),
+        inspector_id: ctx.caller.user_id.clone(),
+        status: "draft".into(),
+        deleted: false,
+        started_at_device: Some(
+            time_arg(args, "started_at")?
+                .unwrap_or(ctx.device_time)
+                .min(ctx.now + 300_000),
+        ),
+        finished_at_device: None,
+        gps: gps_arg(args, "gps")?,
+        submitted_at: None,
+        version: 1,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    diesel::insert_into(i::table).values(&row).execute(conn)?;
+    ctx.change
+        .touch(conn, "inspection", &row.id, Some(&row.site_id), false)?;
+    let ev = event(
+        ctx,
+        &row,
+        "inspection.started",
+        "none",
+        "draft",
+        json!({"template_id": template.id, "template_key": template.key, "template_version": template.version}),
+    );
+    ctx.change.audit(conn, ev)?;
+    applied(conn, &row, true, vec![])
+}
+
+pub(super) fn answer(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &Value,
+) -> Result<Applied, Failure> {
+    let (mut row, _) = load_writable(conn, ctx, args)?;
+    if row.status != "draft" {
+        let cur = current(conn, &row);
+        return Err(Rejection::new(
+            "invalid_transition",
+            "a submitted inspection's answers cannot change",
+            json!({"state": row.status, "allowed": []}),
+        )
+        .with_current(cur)
+        .into());
+    }
+    let Some(key) = text_arg(args, "item_key", 200)?.filter(|k| !k.is_empty()) else {
+        return Err(Rejection::missing(&["item_key"]).into());
+    };
+    let value = args.get("value").cloned().unwrap_or(Value::Null);
+    let template = templates::get(conn, &ctx.caller.org_id, &row.template_id)?.template()?;
+    let Some(item) = template.item(&key) else {
+        return Err(Rejection::new(
+            "invalid",
+            format!("the template has no item {key:?}"),
+            json!({"field": "item_key", "item": key}),
+        )
+        .into());
+    };
+    if let Err(msg) = validate_answer(item, &value) {
+        return Err(Rejection::new(
+            "invalid",
+            format!("item {key:?} ({:?}): {msg}", item.kind),
+            json!({"field": "value", "item": key}),
+        )
+        .into());
+    }
+    let existing: Option<Answer> = answers::table
+        .filter(answers::inspection_id.eq(&row.id))
+        .filter(answers::item_key.eq(&key))
+        .select(Answer::as_select())
+        .first(conn)
+        .optional()?;
+    let clock = ctx.hlc.to_string();
+    let mut lost = Vec::new();
+    match &existing {
+        Some(cur) => {
+            let cur_value: Value = serde_json::from_str(&cur.value).unwrap_or(Value::Null);
+            let cur_clock: Option<Hlc> = cur.hlc.parse().ok();
+            let decision = merge_field(
+                cur_clock.as_ref().map(|c| (&cur_value, c)),
+                (&value, &ctx.hlc),
+            );
+            let (kept_value, kept_clock, kept_by) = if decision == FieldMerge::Take {
+                diesel::update(answers::table.find((&row.id, &key)))
+                    .set((
+                        answers::value.eq(value.to_string()),
+                        answers::hlc.eq(&clock),
+                        answers::answered_by.eq(&ctx.caller.user_id),
+                        answers::device_time.eq(Some(ctx.device_time)),
+                        answers::updated_at.eq(ctx.now),
+                    ))
+                    .execute(conn)?;
+                (cur.value.clone(), cur.hlc.clone(), cur.answered_by.clone())
+            } else {
+                lost.push(key.clone());
+                (value.to_string(), clock.clone(), ctx.caller.user_id.clone())
+            };
+            // Whichever value lost is kept in history, never dropped.
+            let winner = if decision == FieldMerge::Take {
+                clock.clone()
+            } else {
+                cur.hlc.clone()
+            };
+            diesel::insert_into(answer_history::table)
+                .values((
+                    answer_history::id.eq(new_id()),
+                    answer_history::inspection_id.eq(&row.id),
+                    answer_history::item_key.eq(&key),
+                    answer_history::value.eq(kept_value),
+                    answer_history::hlc.eq(kept_clock),
+                    answer_history::answered_by.eq(kept_by),
+                    answer_history::replaced_by_hlc.eq(winner),
+                    answer_history::replaced_at.eq(ctx.now),
+                ))
+                .execute(conn)?;
+        }
+        None => {
+            diesel::insert_into(answers::table)
+                .values(&Answer {
+                    inspection_id: row.id.clone(),
+                    item_key: key.clone(),
+                    value: value.to_string(),
+                    hlc: clock.clone(),
+                    answered_by: ctx.caller.user_id.clone(),
+                    device_time: Some(ctx.device_time),
+                    updated_at: ctx.now,
+                })
+                .execute(conn)?;
+        }
+    }
+    if lost.is_empty() {
+        save(conn, ctx, &mut row)?;
+    }
+    let ev = event(
+        ctx,
+        &row,
+        "inspection.answered",
+        "draft",
+        "draft",
+        json!({"item_key": key, "value": value, "hlc": clock, "lost": !lost.is_empty()}),
+    );
+    ctx.change.audit(conn, ev)?;
+    if item.kind == hazardloop_sync::ItemKind::Photo && lost.is_empty() {
+        let shas: Vec<String> = match &value {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        super::link_photos(
+            conn,
+            ctx,
+            ("inspection", &row.id, &row.site_id),
+            &shas,
+            "answer",
+            "value",
+        )?;
+    }
+    applied(conn, &row, false, lost)
+}
+
+pub(super) fn submit(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &Value,
+) -> Result<Applied, Failure> {
+    let (mut row, site) = load_writable(conn, ctx, args)?;
+    if row.status == "submitted" {
+        // Submitting again (a retry) changes nothing and raises nothing twice.
+        return applied(conn, &row, false, vec![]);
+    }
+    let template = templates::get(conn, &ctx.caller.org_id, &row.template_id)?.template()?;
+    let answers = inspections::answers_of(conn, &row.id)?;
+    let map: BTreeMap<String, Value> = inspections::answer_map(&answers);
+    let missing = missing_required(&template, &map);
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(String::as_str).collect();
+        let cur = current(conn, &row);
+        return Err(Rejection::missing(&names).with_current(cur).into());
+    }
+    let finished = time_arg(args, "finished_at")?
+        .unwrap_or(ctx.device_time)
+        .min(ctx.now + 300_000);
+    row.status = "submitted".into();
+    row.finished_at_device = Some(finished);
+    row.submitted_at = Some(ctx.now);
+    save(conn, ctx, &mut row)?;
+    let mut raised = Vec::new();
+    for item in template.items() {
+        let Some(value) = map.get(&item.key) else {
+            continue;
+        };
+        let Some(defaults) = item.hazard.as_ref().filter(|_| raises_hazard(item, value)) else {
+            continue;
+        };
+        let exists: i64 = hazards::table
+            .filter(hazards::inspection_id.eq(&row.id))
+            .filter(hazards::item_key.eq(&item.key))
+            .count()
+            .get_result(conn)?;
+        if exists > 0 {
+            continue;
+        }
+        let hazard = new_hazard(
+            ctx,
+            NewHazard {
+                id: new_id(),
+                site_id: site.id.clone(),
+                title: item.prompt.chars().take(200).collect(),
+                description: format!(
+                    "Raised by inspection item {:?}: answered {}",
+                    item.key, value
+                ),
+                location: String::new(),
+                gps: row.gps.clone(),
+                category: defaults.category.as_str().to_string(),
+                grade: defaults.grade.as_str().to_string(),
+                risk: defaults.risk.as_str().to_string(),
+                reporter_id: row.inspector_id.clone(),
+                inspection_id: Some(row.id.clone()),
+                item_key: Some(item.key.clone()),
+            },
+        );
+        insert_reported(
+            conn,
+            ctx,
+            &hazard,
+            json!({"inspection_id": row.id, "item_key": item.key, "answer": value}),
+        )?;
+        raised.push(hazard.id);
+    }
+    let ev = event(
+        ctx,
+        &row,
+        hazardloop_sync::event::INSPECTION_SUBMITTED,
+        "draft",
+        "submitted",
+        json!({"raised_hazards": raised}),
+    );
+    ctx.change.audit(conn, ev)?;
+    applied(conn, &row, false, vec![])
+}
+
+pub(super) fn delete(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &Value,
+) -> Result<Applied, Failure> {
+    let (mut row, _) = load_writable(conn, ctx, args)?;
+    if row.status != "draft" {
+        let cur = current(conn, &row);
+        return Err(Rejection::new(
+            "invalid_transition",
+            "a submitted inspection is never deleted",
+            json!({"state": row.status, "allowed": []}),
+        )
+        .with_current(cur)
+        .into());
+    }
+    row.deleted = true;
+    save(conn, ctx, &mut row)?;
+    let ev = event(
+        ctx,
+        &row,
+        "inspection.deleted",
+        "draft",
+        "deleted",
+        json!({}),
+    );
+    ctx.change.audit(conn, ev)?;
+    applied(conn, &row, false, vec![])
+}

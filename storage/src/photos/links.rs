@@ -1,0 +1,155 @@
+//! Links from entities to photos: the grow-only set through which hazards and inspections
+//! use photos, and through which readers gain access to them.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use hazardloop_sync::photo::{PhotoRole, PhotoStatus};
+use serde::Serialize;
+
+use super::{ensure_row, parse_sha256, status_map};
+use crate::schema::{photo_links, photos, sites};
+use crate::{now_ms, DbConn, StorageError};
+
+/// One link from an entity to a photo.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = photo_links)]
+pub struct PhotoLink {
+    pub org_id: String,
+    /// `hazard`, `inspection`, ...
+    pub entity_type: String,
+    pub entity_id: String,
+    /// The entity's site; users with a role there may read the photo.
+    pub site_id: String,
+    pub sha256: String,
+    /// `before`, `after`, `evidence`, `answer` ([`PhotoRole`]).
+    pub role: String,
+    pub created_at: i64,
+}
+
+/// Links a photo to an entity, inside the caller's transaction. Idempotent: linking the same
+/// photo to the same entity with the same role again changes nothing; links are never
+/// removed. A photo whose bytes have not arrived is created as pending and completes when
+/// they do. Returns the photo's status.
+///
+/// `entity_type` is a short lower-case noun (`hazard`, `inspection`); `role` one of
+/// [`PhotoRole`]; `site_id` the entity's site in the same organisation.
+pub fn link(
+    conn: &mut DbConn,
+    org_id: &str,
+    entity_type: &str,
+    entity_id: &str,
+    site_id: &str,
+    sha256: &str,
+    role: &str,
+) -> Result<PhotoStatus, StorageError> {
+    let sha = parse_sha256(sha256)
+        .ok_or_else(|| StorageError::Invalid(format!("{sha256} is not a photo id")))?;
+    let role: PhotoRole = role
+        .parse()
+        .map_err(|e: hazardloop_sync::ParseError| StorageError::Invalid(e.to_string()))?;
+    let type_ok = !entity_type.is_empty()
+        && entity_type.len() <= 40
+        && entity_type
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_');
+    if !type_ok || entity_id.is_empty() || entity_id.len() > 100 {
+        return Err(StorageError::Invalid(format!(
+            "cannot link a photo to {entity_type} {entity_id}"
+        )));
+    }
+    let same_org: i64 = sites::table
+        .filter(sites::org_id.eq(org_id))
+        .filter(sites::id.eq(site_id))
+        .count()
+        .get_result(conn)?;
+    if same_org == 0 {
+        return Err(StorageError::Invalid(format!(
+            "site {site_id} does not exist"
+        )));
+    }
+    ensure_row(conn, org_id, &sha)?;
+    let row = PhotoLink {
+        org_id: org_id.to_string(),
+        entity_type: entity_type.to_string(),
+        entity_id: entity_id.to_string(),
+        site_id: site_id.to_string(),
+        sha256: sha.clone(),
+        role: role.as_str().to_string(),
+        created_at: now_ms(),
+    };
+    match conn {
+        DbConn::Pg(c) => diesel::insert_into(photo_links::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(photo_links::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    let status: String = photos::table
+        .find((org_id, &sha))
+        .select(photos::status)
+        .first(conn)?;
+    Ok(status.parse().unwrap_or(PhotoStatus::Pending))
+}
+
+/// The status of each photo, for entity responses: `pending` until the bytes arrive (also for
+/// ids the server has never heard of), then `stored`, `ready` or `failed`.
+pub fn statuses(
+    conn: &mut DbConn,
+    org_id: &str,
+    shas: &[String],
+) -> Result<HashMap<String, PhotoStatus>, StorageError> {
+    let normalised: Vec<String> = shas.iter().filter_map(|s| parse_sha256(s)).collect();
+    let mut map = status_map(conn, org_id, &normalised)?;
+    // Answer under the ids as the caller wrote them.
+    for raw in shas {
+        if let Some(sha) = parse_sha256(raw) {
+            if let Some(s) = map.get(&sha).copied() {
+                map.insert(raw.clone(), s);
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// The links to a photo.
+pub fn links(
+    conn: &mut DbConn,
+    org_id: &str,
+    sha256: &str,
+) -> Result<Vec<PhotoLink>, StorageError> {
+    Ok(photo_links::table
+        .filter(photo_links::org_id.eq(org_id))
+        .filter(photo_links::sha256.eq(sha256))
+        .order(photo_links::created_at.asc())
+        .select(PhotoLink::as_select())
+        .load(conn)?)
+}
+
+/// The photos linked to one entity, with their status, in the order they were linked.
+pub fn of_entity(
+    conn: &mut DbConn,
+    org_id: &str,
+    entity_type: &str,
+    entity_id: &str,
+) -> Result<Vec<(PhotoLink, PhotoStatus)>, StorageError> {
+    let rows: Vec<PhotoLink> = photo_links::table
+        .filter(photo_links::org_id.eq(org_id))
+        .filter(photo_links::entity_type.eq(entity_type))
+        .filter(photo_links::entity_id.eq(entity_id))
+        .order(photo_links::created_at.asc())
+        .select(PhotoLink::as_select())
+        .load(conn)?;
+    let shas: Vec<String> = rows.iter().map(|l| l.sha256.clone()).collect();
+    let map = statuses(conn, org_id, &shas)?;
+    Ok(rows
+        .into_iter()
+        .map(|l| {
+            let s = map.get(&l.sha256).copied().unwrap_or(PhotoStatus::Pending);
+            (l, s)
+        })
+        .collect())
+}

@@ -1,0 +1,458 @@
+//! Sync pull: the current state of every entity the user may see that changed after the
+//! cursor, in pages, with tombstones.
+//!
+//! The cursor is the organisation's change sequence (never a device time) plus the entity key
+//! within it. Sequence numbers are allocated under the organisation row's lock and become
+//! visible in order (see [`crate::change`]), so `seq > cursor` never skips a late commit. The
+//! cursor also carries the roots of the user's visible site tree: when memberships change, the
+//! next pages first deliver tombstones for what is no longer visible and then the data of newly
+//! visible sites (up to the cursor's sequence; later changes arrive as usual).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::schema::{entity_changes as ec, organisations};
+use crate::{hazards, inspections, sites, templates, users, DbConn, StorageError};
+
+/// Where a client is in its stream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cursor {
+    /// Change sequence reached.
+    pub s: i64,
+    /// Last entity key (`type/id`) delivered at sequence `s`.
+    pub k: String,
+    /// Visible roots when the cursor was made (`*` for an admin).
+    pub r: Vec<String>,
+    /// A visibility change being reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bf: Option<Backfill>,
+    /// Total entities of the first snapshot, while it is being delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+/// Reconciling a change of visible sites.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Backfill {
+    /// Roots before the change.
+    pub from: Vec<String>,
+    /// Backfill entities changed up to this sequence (later ones come incrementally).
+    pub upto: i64,
+    /// 0: tombstones for what left the view; 1: data for what entered it.
+    pub phase: u8,
+    /// Last key delivered in this phase.
+    pub k: String,
+}
+
+impl Cursor {
+    /// The opaque text form.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Parses the opaque text form.
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// Why a pull could not be answered.
+#[derive(Debug)]
+pub enum PullRefusal {
+    /// The cursor is not one this server made.
+    BadCursor,
+    /// Tombstones after the cursor were pruned: re-snapshot (410).
+    ResetRequired { pruned_seq: i64 },
+}
+
+/// One page.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullPage {
+    pub items: Vec<Value>,
+    pub next_cursor: String,
+    pub has_more: bool,
+    /// The change sequence this page reaches (compare with a push's `write_cursor`).
+    pub position: String,
+    /// While the first snapshot is delivered: how many entities it holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+type ChangeRow = (String, String, Option<String>, i64, bool);
+
+struct View {
+    /// None: everything (admin).
+    site_ids: Option<BTreeSet<String>>,
+}
+
+impl View {
+    fn sees(&self, site: &Option<String>) -> bool {
+        match (&self.site_ids, site) {
+            (None, _) | (_, None) => true,
+            (Some(ids), Some(s)) => ids.contains(s),
+        }
+    }
+}
+
+fn roots_of(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<Vec<String>, StorageError> {
+    if is_admin {
+        return Ok(vec!["*".into()]);
+    }
+    let user = users::get(conn, org_id, user_id)?;
+    let mut roots: Vec<String> = users::membership_sites(conn, &user)?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    roots.sort();
+    Ok(roots)
+}
+
+fn view_of(all_sites: &[sites::Site], roots: &[String]) -> View {
+    if roots.iter().any(|r| r == "*") {
+        return View { site_ids: None };
+    }
+    let paths: Vec<&str> = all_sites
+        .iter()
+        .filter(|s| roots.contains(&s.id))
+        .map(|s| s.path.as_str())
+        .collect();
+    View {
+        site_ids: Some(
+            all_sites
+                .iter()
+                .filter(|s| paths.iter().any(|p| s.path.starts_with(p)))
+                .map(|s| s.id.clone())
+                .collect(),
+        ),
+    }
+}
+
+fn key(t: &str, id: &str) -> String {
+    format!("{t}/{id}")
+}
+
+/// Loads the current state of changed entities, in the order given.
+fn materialise(
+    conn: &mut DbConn,
+    org_id: &str,
+    rows: &[ChangeRow],
+    now: i64,
+) -> Result<Vec<Value>, StorageError> {
+    let mut by_type: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (t, id, _, _, deleted) in rows {
+        if !deleted {
+            by_type.entry(t.as_str()).or_default().push(id.clone());
+        }
+    }
+    let mut data: BTreeMap<(String, String), Value> = BTreeMap::new();
+    for (t, ids) in by_type {
+        match t {
+            "hazard" => {
+                for h in hazards::by_ids(conn, org_id, &ids)? {
+                    data.insert(
+                        ("hazard".into(), h.id.clone()),
+                        serde_json::to_value(h.view(now)).unwrap_or(Value::Null),
+                    );
+                }
+            }
+            "inspection" => {
+                for (i, a) in inspections::by_ids_with_answers(conn, org_id, &ids)? {
+                    data.insert(
+                        ("inspection".into(), i.id.clone()),
+                        serde_json::to_value(i.view(&a)).unwrap_or(Value::Null),
+                    );
+                }
+            }
+            "template" => {
+                for row in templates::by_ids(conn, org_id, &ids)? {
+                    data.insert(
+                        ("template".into(), row.id.clone()),
+                        crate::engine::template_view(&row),
+                    );
+                }
+            }
+            "site" => {
+                for s in sites::by_ids(conn, org_id, &ids)? {
+                    data.insert(
+                        ("site".into(), s.id.clone()),
+                        json!({"id": s.id, "parent_id": s.parent_id, "name": s.name, "kind": s.kind}),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(rows
+        .iter()
+        .map(
+            |(t, id, _, seq, deleted)| match data.remove(&(t.clone(), id.clone())) {
+                Some(d) if !deleted => {
+                    json!({"type": t, "id": id, "seq": seq, "deleted": false, "data": d})
+                }
+                _ => json!({"type": t, "id": id, "seq": seq, "deleted": true}),
+            },
+        )
+        .collect())
+}
+
+/// One page of changes for the user after `cursor` (`None`: the first snapshot).
+pub fn pull(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Result<PullPage, PullRefusal>, StorageError> {
+    let now = crate::now_ms();
+    let roots_now = roots_of(conn, org_id, user_id, is_admin)?;
+    let all_sites = sites::list(conn, org_id)?;
+    let view_now = view_of(&all_sites, &roots_now);
+    let (pruned, head): (i64, i64) = organisations::table
+        .find(org_id)
+        .select((organisations::pruned_seq, organisations::change_seq))
+        .first(conn)?;
+    let mut cur = match cursor.filter(|c| !c.is_empty()) {
+        Some(text) => match Cursor::decode(text) {
+            Some(c) => c,
+            None => return Ok(Err(PullRefusal::BadCursor)),
+        },
+        None => {
+            let total = count_visible(conn, org_id, &view_now)?;
+            Cursor {
+                s: 0,
+                k: String::new(),
+                r: roots_now.clone(),
+                bf: None,
+                total: Some(total),
+            }
+        }
+    };
+    if cur.s > 0 && cur.s < pruned {
+        return Ok(Err(PullRefusal::ResetRequired { pruned_seq: pruned }));
+    }
+    if cur.s > head {
+        return Ok(Err(PullRefusal::BadCursor));
+    }
+    if cur.bf.is_none() && cur.r != roots_now {
+        cur.bf = Some(Backfill {
+            from: cur.r.clone(),
+            upto: cur.s,
+            phase: 0,
+            k: String::new(),
+        });
+        cur.r = roots_now.clone();
+    }
+    let mut items: Vec<Value> = Vec::new();
+    if let Some(mut bf) = cur.bf.take() {
+        let view_then = view_of(&all_sites, &bf.from);
+        let all_ids: Vec<String> = all_sites.iter().map(|s| s.id.clone()).collect();
+        let left: Vec<String> = all_ids
+            .iter()
+            .filter(|s| view_then.sees(&Some((*s).clone())) && !view_now.sees(&Some((*s).clone())))
+            .cloned()
+            .collect();
+        let entered: Vec<String> = all_ids
+            .iter()
+            .filter(|s| view_now.sees(&Some((*s).clone())) && !view_then.sees(&Some((*s).clone())))
+            .cloned()
+            .collect();
+        if bf.phase == 0 {
+            let rows = by_sites(conn, org_id, &left, None, &bf.k, limit)?;
+            for (t, id, _, seq, _) in &rows {
+                items.push(json!({"type": t, "id": id, "seq": seq, "deleted": true, "reason": "not_visible"}));
+            }
+            if let Some((t, id, ..)) = rows.last() {
+                bf.k = key(t, id);
+            }
+            if (rows.len() as i64) < limit {
+                bf.phase = 1;
+                bf.k = String::new();
+            }
+        }
+        if bf.phase == 1 && (items.len() as i64) < limit {
+            let rows = by_sites(
+                conn,
+                org_id,
+                &entered,
+                Some(bf.upto),
+                &bf.k,
+                limit - items.len() as i64,
+            )?;
+            let n = rows.len() as i64;
+            if let Some((t, id, ..)) = rows.last() {
+                bf.k = key(t, id);
+            }
+            items.extend(materialise(conn, org_id, &rows, now)?);
+            if n < limit - (items.len() as i64 - n) {
+                bf.phase = 2;
+            }
+        }
+        if bf.phase < 2 {
+            cur.bf = Some(bf);
+            return Ok(Ok(page(items, cur, true)));
+        }
+    }
+    let remaining = (limit - items.len() as i64).max(1);
+    let rows = after_cursor(conn, org_id, &cur, &view_now, remaining)?;
+    let has_more = rows.len() as i64 == remaining;
+    if let Some((t, id, _, seq, _)) = rows.last() {
+        cur.s = *seq;
+        cur.k = key(t, id);
+    }
+    let visible = rows;
+    items.extend(materialise(conn, org_id, &visible, now)?);
+    if !has_more {
+        cur.s = cur.s.max(head);
+        cur.k = if cur.s == head { cur.k } else { String::new() };
+    }
+    let total = cur.total;
+    if !has_more {
+        cur.total = None;
+    }
+    let mut p = page(items, cur, has_more);
+    p.total = total;
+    Ok(Ok(p))
+}
+
+fn page(items: Vec<Value>, cur: Cursor, has_more: bool) -> PullPage {
+    PullPage {
+        items,
+        position: cur.s.to_string(),
+        total: cur.total,
+        next_cursor: cur.encode(),
+        has_more,
+    }
+}
+
+fn count_visible(conn: &mut DbConn, org_id: &str, view: &View) -> Result<i64, StorageError> {
+    let mut q = ec::table
+        .filter(ec::org_id.eq(org_id))
+        .filter(ec::deleted.eq(false))
+        .into_boxed();
+    if let Some(ids) = &view.site_ids {
+        q = q.filter(
+            ec::site_id
+                .is_null()
+                .or(ec::site_id.eq_any(ids.iter().cloned().collect::<Vec<_>>())),
+        );
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+fn after_cursor(
+    conn: &mut DbConn,
+    org_id: &str,
+    cur: &Cursor,
+    view: &View,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, StorageError> {
+    let (t, id) = cur.k.split_once('/').unwrap_or(("", ""));
+    let mut q = ec::table
+        .filter(ec::org_id.eq(org_id))
+        .filter(
+            ec::seq.gt(cur.s).or(ec::seq.eq(cur.s).and(
+                ec::entity_type.gt(t.to_string()).or(ec::entity_type
+                    .eq(t.to_string())
+                    .and(ec::entity_id.gt(id.to_string()))),
+            )),
+        )
+        .order((ec::seq.asc(), ec::entity_type.asc(), ec::entity_id.asc()))
+        .limit(limit)
+        .select((
+            ec::entity_type,
+            ec::entity_id,
+            ec::site_id,
+            ec::seq,
+            ec::deleted,
+        ))
+        .into_boxed();
+    if let Some(ids) = &view.site_ids {
+        q = q.filter(
+            ec::site_id
+                .is_null()
+                .or(ec::site_id.eq_any(ids.iter().cloned().collect::<Vec<_>>())),
+        );
+    }
+    Ok(q.load(conn)?)
+}
+
+fn by_sites(
+    conn: &mut DbConn,
+    org_id: &str,
+    site_ids: &[String],
+    upto: Option<i64>,
+    after_key: &str,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, StorageError> {
+    if site_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (t, id) = after_key.split_once('/').unwrap_or(("", ""));
+    let mut q = ec::table
+        .filter(ec::org_id.eq(org_id))
+        .filter(ec::site_id.eq_any(site_ids.to_vec()))
+        .filter(
+            ec::entity_type.gt(t.to_string()).or(ec::entity_type
+                .eq(t.to_string())
+                .and(ec::entity_id.gt(id.to_string()))),
+        )
+        .order((ec::entity_type.asc(), ec::entity_id.asc()))
+        .limit(limit)
+        .select((
+            ec::entity_type,
+            ec::entity_id,
+            ec::site_id,
+            ec::seq,
+            ec::deleted,
+        ))
+        .into_boxed();
+    if let Some(u) = upto {
+        q = q.filter(ec::seq.le(u)).filter(ec::deleted.eq(false));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Deletes tombstones older than `cutoff` and remembers the highest sequence pruned: cursors
+/// below it answer `reset_required`. Returns how many were pruned.
+pub fn prune_tombstones(conn: &mut DbConn, cutoff: i64) -> Result<usize, StorageError> {
+    let doomed: Vec<(String, i64)> = ec::table
+        .filter(ec::deleted.eq(true))
+        .filter(ec::changed_at.lt(cutoff))
+        .select((ec::org_id, ec::seq))
+        .load(conn)?;
+    let mut max_by_org: BTreeMap<String, i64> = BTreeMap::new();
+    for (org, seq) in &doomed {
+        let e = max_by_org.entry(org.clone()).or_default();
+        *e = (*e).max(*seq);
+    }
+    for (org, seq) in &max_by_org {
+        diesel::update(
+            organisations::table
+                .find(org)
+                .filter(organisations::pruned_seq.lt(*seq)),
+        )
+        .set(organisations::pruned_seq.eq(*seq))
+        .execute(conn)?;
+    }
+    let n = diesel::delete(
+        ec::table
+            .filter(ec::deleted.eq(true))
+            .filter(ec::changed_at.lt(cutoff)),
+    )
+    .execute(conn)?;
+    Ok(n)
+}

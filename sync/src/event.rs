@@ -1,0 +1,51 @@
+//! Event type names: what the audit trail, the change feed and webhook subscriptions call
+//! each thing that happened. They are part of the public contract; never rename one.
+
+/// A hazard was reported.
+pub const HAZARD_REPORTED: &str = "hazard.reported";
+/// Owner, verifier, deadline and measures were set.
+pub const HAZARD_ASSIGNED: &str = "hazard.assigned";
+/// The owner started the rectification.
+pub const HAZARD_RECTIFICATION_STARTED: &str = "hazard.rectification_started";
+/// The reporter fixed a general hazard on the spot; it now awaits verification.
+pub const HAZARD_RECTIFIED_ON_SPOT: &str = "hazard.rectified_on_spot";
+/// The owner submitted the rectification; it now awaits verification.
+pub const HAZARD_RECTIFICATION_SUBMITTED: &str = "hazard.rectification_submitted";
+/// The rectification was verified; the hazard is closed.
+pub const HAZARD_VERIFIED: &str = "hazard.verified";
+/// The rectification was rejected; the hazard is back to rectifying.
+pub const HAZARD_REJECTED: &str = "hazard.rejected";
+/// The grade changed.
+pub const HAZARD_REGRADED: &str = "hazard.regraded";
+/// The deadline moved later.
+pub const HAZARD_DEADLINE_EXTENDED: &str = "hazard.deadline_extended";
+/// The hazard was cancelled (duplicate, not a hazard).
+pub const HAZARD_CANCELLED: &str = "hazard.cancelled";
+/// The deadline passed while the hazard was open (found by a scan, not by a command).
+pub const HAZARD_OVERDUE: &str = "hazard.overdue";
+/// Descriptive fields (title, description, location...) were edited.
+pub const HAZARD_UPDATED: &str = "hazard.updated";
+/// An inspection was submitted.
+pub const INSPECTION_SUBMITTED: &str = "inspection.submitted";
+
+/// Every event type, for validating webhook subscriptions.
+pub const ALL: &[&str] = &[
+    HAZARD_REPORTED,
+    HAZARD_ASSIGNED,
+    HAZARD_RECTIFICATION_STARTED,
+    HAZARD_RECTIFIED_ON_SPOT,
+    HAZARD_RECTIFICATION_SUBMITTED,
+    HAZARD_VERIFIED,
+    HAZARD_REJECTED,
+    HAZARD_REGRADED,
+    HAZARD_DEADLINE_EXTENDED,
+    HAZARD_CANCELLED,
+    HAZARD_OVERDUE,
+    HAZARD_UPDATED,
+    INSPECTION_SUBMITTED,
+];
+
+/// True for a known event type.
+pub fn is_known(name: &str) -> bool {
+    ALL.contains(&name)
+}

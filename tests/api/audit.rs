@@ -1,0 +1,208 @@
+//! The audit chain detects tampering; the overdue scan records once per deadline; the ledger
+//! and statistics.
+
+use diesel::RunQueryDsl;
+use hazardloop_storage::change::{verify_chain, ChainReport};
+use serde_json::{json, Value};
+
+use crate::closed_loop::{assign, deadline, report};
+use crate::helpers::{crew, spawn_app, spawn_app_with};
+use crate::{both_backends, Backend};
+
+both_backends!(
+    the_audit_chain_names_the_first_row_changed_behind_the_servers_back,
+    the_overdue_scan_records_one_event_per_deadline,
+    the_ledger_streams_csv_and_stats_add_up,
+);
+
+async fn the_audit_chain_names_the_first_row_changed_behind_the_servers_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = crew(&app).await;
+    let id = report(&app, &c, "Chain", "general").await;
+    assert_eq!(assign(&app, &c, &id, "supervisor").await.status(), 200);
+    app.post_ok(
+        &format!("/v1/hazards/{id}/start"),
+        c.token("rectifier"),
+        &json!({}),
+        200,
+    )
+    .await;
+    let me = app.get_json("/v1/me", &c.admin).await;
+    let org = me["org_id"].as_str().unwrap().to_string();
+
+    let db = app.db.clone();
+    let o = org.clone();
+    let report_before =
+        tokio::task::spawn_blocking(move || db.read_blocking(|c| verify_chain(c, &o)))
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        matches!(report_before, ChainReport::Intact(3)),
+        "{report_before:?}"
+    );
+
+    // The CLI agrees, and exits 0.
+    let url = app.config.database_url();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hazardloop"))
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", &url)
+        .env("HAZARDLOOP_DATA_DIR", &app.config.data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 audit records, chain intact"));
+
+    // Someone edits the assignment's payload directly in the database.
+    let db = app.db.clone();
+    let o = org.clone();
+    tokio::task::spawn_blocking(move || {
+        db.read_blocking(|c| {
+            diesel::sql_query(format!(
+                "UPDATE audit_events SET payload = '{{\"measures\":\"nothing\"}}' WHERE org_id = '{o}' AND seq = 2"
+            ))
+            .execute(c)
+            .map_err(hazardloop_storage::StorageError::from)
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let db = app.db.clone();
+    let o = org.clone();
+    let after = tokio::task::spawn_blocking(move || db.read_blocking(|c| verify_chain(c, &o)))
+        .await
+        .unwrap()
+        .unwrap();
+    match after {
+        ChainReport::Broken(link) => assert_eq!(link.seq, 2),
+        other => panic!("tampering not detected: {other:?}"),
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hazardloop"))
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", &url)
+        .env("HAZARDLOOP_DATA_DIR", &app.config.data_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("broken at seq 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+async fn the_overdue_scan_records_one_event_per_deadline(backend: Backend) {
+    // The background scan is off here; the test drives it to control time.
+    let app = spawn_app_with(backend, |cfg| cfg.overdue_scan_interval_secs = 0).await;
+    let c = crew(&app).await;
+    let id = report(&app, &c, "Late", "general").await;
+    let res = app
+        .post(&format!("/v1/hazards/{id}/assign"), c.token("supervisor"),
+              &json!({"owner_id": c.id("rectifier"), "verifier_id": c.id("verifier"), "deadline": deadline(-1), "measures": "m"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let h = app
+        .get_json(&format!("/v1/hazards/{id}"), c.token("supervisor"))
+        .await;
+    assert_eq!(h["overdue"], true);
+    let overdue = app.get_json("/v1/hazards?overdue=true", &c.admin).await;
+    assert_eq!(overdue["items"].as_array().unwrap().len(), 1);
+
+    // Two scanners at once (two nodes), then again: one event.
+    let scan = |db: hazardloop_storage::Db| {
+        tokio::task::spawn_blocking(move || {
+            db.write_blocking(|c| {
+                hazardloop_storage::overdue::scan(c, hazardloop_storage::now_ms(), 100)
+            })
+        })
+    };
+    let (a, b) = tokio::join!(scan(app.db.clone()), scan(app.db.clone()));
+    let total =
+        a.unwrap().unwrap() + b.unwrap().unwrap() + scan(app.db.clone()).await.unwrap().unwrap();
+    assert_eq!(total, 1);
+    let count = |h: &Value| {
+        h["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "hazard.overdue")
+            .count()
+    };
+    let h = app
+        .get_json(&format!("/v1/hazards/{id}"), c.token("supervisor"))
+        .await;
+    assert_eq!(count(&h), 1);
+
+    // A new deadline that passes too is a new overdue event.
+    let res = app
+        .post(&format!("/v1/hazards/{id}/extend_deadline"), c.token("supervisor"),
+              &json!({"deadline": hazardloop_sync::timestamp::format_rfc3339_ms(hazardloop_storage::now_ms() - 1000), "reason": "parts late"}))
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(scan(app.db.clone()).await.unwrap().unwrap(), 1);
+    assert_eq!(scan(app.db.clone()).await.unwrap().unwrap(), 0);
+    let h = app
+        .get_json(&format!("/v1/hazards/{id}"), c.token("supervisor"))
+        .await;
+    assert_eq!(count(&h), 2);
+}
+
+async fn the_ledger_streams_csv_and_stats_add_up(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = crew(&app).await;
+    let a = report(&app, &c, "Comma, \"quoted\" title", "general").await;
+    let b = report(&app, &c, "=HYPERLINK(\"x\")", "major").await;
+    app.post_ok(
+        &format!("/v1/hazards/{b}/cancel"),
+        c.token("supervisor"),
+        &json!({"reason": "duplicate"}),
+        200,
+    )
+    .await;
+    let res = app.get("/v1/hazards/export?format=csv", &c.admin).await;
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = res.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("id,site_id,state,title"));
+    assert!(text.contains("\"Comma, \"\"quoted\"\" title\""), "{text}");
+    assert!(
+        text.contains("'=HYPERLINK"),
+        "formula cells are defused: {text}"
+    );
+    assert!(text.contains(&a) && text.contains(&b));
+    let res = app.get("/v1/hazards/export?format=xlsx", &c.admin).await;
+    assert_eq!(res.status(), 400);
+    // The outsider's ledger is empty but well-formed.
+    let text = app
+        .get("/v1/hazards/export", c.token("outsider"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text.lines().count(), 1);
+
+    let stats = app.get_json("/v1/stats/hazards", &c.admin).await;
+    assert_eq!(stats["total"], 2);
+    assert_eq!(stats["by_state"]["cancelled"], 1);
+    assert_eq!(stats["by_grade"]["major"], 1);
+    assert_eq!(stats["open"], 1);
+    assert_eq!(stats["closure_rate"], 0.0);
+    assert_eq!(stats["per_site"][0]["site_id"], c.workshop.as_str());
+    let none = app.get_json("/v1/stats/hazards", c.token("outsider")).await;
+    assert_eq!(none["total"], 0);
+}
