@@ -80,8 +80,9 @@ pub fn list_for_user(
         .load(conn)?)
 }
 
-/// Revokes a device (idempotent).
+/// Revokes a device (idempotent) and signs out every session signed in on it.
 pub fn revoke(conn: &mut DbConn, device: &Device) -> Result<(), StorageError> {
+    crate::tokens::revoke_for_device(conn, &device.id)?;
     diesel::update(
         devices::table
             .find(&device.id)

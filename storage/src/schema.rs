@@ -60,6 +60,7 @@ diesel::table! {
         created_at -> BigInt,
         rotated_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        device_id -> Nullable<Text>,
     }
 }
 

@@ -12,11 +12,13 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Stores a new refresh token for `user_id`; a new family unless `family_id` is given.
+/// Stores a new refresh token for `user_id`; a new family unless `family_id` is given. A token
+/// signed in on a registered device carries `device_id` and dies with the device.
 pub fn issue(
     conn: &mut DbConn,
     user_id: &str,
     family_id: Option<&str>,
+    device_id: Option<&str>,
     token: &str,
     ttl_ms: i64,
 ) -> Result<(), StorageError> {
@@ -29,6 +31,7 @@ pub fn issue(
             refresh_tokens::token_hash.eq(hash_token(token)),
             refresh_tokens::expires_at.eq(now + ttl_ms),
             refresh_tokens::created_at.eq(now),
+            refresh_tokens::device_id.eq(device_id),
         ))
         .execute(conn)?;
     Ok(())
@@ -38,15 +41,26 @@ pub fn issue(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
     /// The token was valid; it is now spent and `new_token` replaces it in the same family.
-    Rotated { user_id: String },
+    Rotated {
+        user_id: String,
+        device_id: Option<String>,
+    },
     /// The token had already been rotated: the whole family is now revoked.
     Reused,
     /// Unknown, expired or revoked.
     Invalid,
 }
 
-/// id, family, user, expiry, rotated, revoked.
-type TokenRow = (String, String, String, i64, Option<i64>, Option<i64>);
+/// id, family, user, expiry, rotated, revoked, device.
+type TokenRow = (
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
 
 /// Spends `presented` and stores `new_token` in its place, all in the caller's transaction.
 /// Two concurrent uses of one token: exactly one rotates, the other counts as reuse.
@@ -66,10 +80,11 @@ pub fn rotate(
             refresh_tokens::expires_at,
             refresh_tokens::rotated_at,
             refresh_tokens::revoked_at,
+            refresh_tokens::device_id,
         ))
         .first(conn)
         .optional()?;
-    let Some((id, family, user_id, expires_at, rotated_at, revoked_at)) = row else {
+    let Some((id, family, user_id, expires_at, rotated_at, revoked_at, device_id)) = row else {
         return Ok(Rotation::Invalid);
     };
     if revoked_at.is_some() || expires_at <= now {
@@ -90,8 +105,15 @@ pub fn rotate(
         revoke_family(conn, &family)?;
         return Ok(Rotation::Reused);
     }
-    issue(conn, &user_id, Some(&family), new_token, ttl_ms)?;
-    Ok(Rotation::Rotated { user_id })
+    issue(
+        conn,
+        &user_id,
+        Some(&family),
+        device_id.as_deref(),
+        new_token,
+        ttl_ms,
+    )?;
+    Ok(Rotation::Rotated { user_id, device_id })
 }
 
 /// Revokes every token of a family.
@@ -99,6 +121,18 @@ pub fn revoke_family(conn: &mut DbConn, family_id: &str) -> Result<(), StorageEr
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now_ms()))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes every refresh token signed in on a device (the device was revoked).
+pub fn revoke_for_device(conn: &mut DbConn, device_id: &str) -> Result<(), StorageError> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::device_id.eq(device_id))
             .filter(refresh_tokens::revoked_at.is_null()),
     )
     .set(refresh_tokens::revoked_at.eq(now_ms()))

@@ -15,6 +15,7 @@ both_backends!(
     the_first_pull_is_a_paged_snapshot_with_a_total,
     membership_changes_deliver_backfill_and_tombstones,
     revoked_devices_and_old_cursors_are_refused,
+    a_session_signed_in_on_a_device_ends_with_it,
     conflicts_are_listed_and_resolved_by_a_supervisor,
 );
 
@@ -654,6 +655,106 @@ async fn revoked_devices_and_old_cursors_are_refused(backend: Backend) {
     assert_problem(res, 403, "device_revoked").await;
     let list = app.get_json("/v1/devices", c.token("inspector")).await;
     assert!(list["items"][0]["revoked_at"].is_string());
+}
+
+/// An empty push for `device`.
+async fn push_nothing(app: &TestApp, token: &str, device: &str) -> reqwest::Response {
+    app.post(
+        "/v1/sync/push",
+        token,
+        &json!({"device_id": device, "mutations": []}),
+    )
+    .await
+}
+
+/// Signs in on a device; returns the token response.
+async fn login_on(app: &TestApp, email: &str, device: &str) -> reqwest::Response {
+    app.post(
+        "/v1/auth/login",
+        "",
+        &json!({"email": email, "password": crate::helpers::PASSWORD, "device_id": device}),
+    )
+    .await
+}
+
+async fn a_session_signed_in_on_a_device_ends_with_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = crew(&app).await;
+    let unbound = c.token("inspector");
+    let phone = device(&app, unbound).await;
+    let tablet = device(&app, unbound).await;
+    let others = device(&app, c.token("verifier")).await;
+
+    let res = login_on(&app, "inspector@example.com", &phone).await;
+    assert_eq!(res.status(), 200);
+    let session: Value = res.json().await.unwrap();
+    assert_eq!(session["device_id"], phone.as_str());
+    let bound = session["access_token"].as_str().unwrap().to_string();
+    // Someone else's device, or an unknown one, is not the user's to sign in on.
+    assert_problem(
+        login_on(&app, "inspector@example.com", &others).await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    // The bound session pulls as its device and pushes only for it.
+    assert_eq!(app.get("/v1/sync/pull", &bound).await.status(), 200);
+    let res = push_nothing(&app, &bound, &tablet).await;
+    assert_problem(res, 403, "device_mismatch").await;
+    let res = app
+        .get(&format!("/v1/sync/pull?device_id={tablet}"), &bound)
+        .await;
+    assert_problem(res, 403, "device_mismatch").await;
+    let res = push_nothing(&app, &bound, &phone).await;
+    assert_eq!(res.status(), 200);
+
+    // Refreshing keeps the binding.
+    let res = app
+        .post(
+            "/v1/auth/refresh",
+            "",
+            &json!({"refresh_token": session["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let refreshed: Value = res.json().await.unwrap();
+    assert_eq!(refreshed["device_id"], phone.as_str());
+    let bound = refreshed["access_token"].as_str().unwrap().to_string();
+
+    // Revoking the phone ends its session: pull without naming the device, push, refresh and a
+    // new sign-in on it are all refused. The session signed in without a device goes on.
+    assert_eq!(
+        app.delete(&format!("/v1/devices/{phone}"), unbound)
+            .await
+            .status(),
+        204
+    );
+    assert_problem(
+        app.get("/v1/sync/pull", &bound).await,
+        403,
+        "device_revoked",
+    )
+    .await;
+    let res = push_nothing(&app, &bound, &phone).await;
+    assert_problem(res, 403, "device_revoked").await;
+    let res = app
+        .post(
+            "/v1/auth/refresh",
+            "",
+            &json!({"refresh_token": refreshed["refresh_token"]}),
+        )
+        .await;
+    assert_problem(res, 401, "invalid_refresh_token").await;
+    assert_problem(
+        login_on(&app, "inspector@example.com", &phone).await,
+        403,
+        "device_revoked",
+    )
+    .await;
+    assert_eq!(app.get("/v1/sync/pull", unbound).await.status(), 200);
+    let res = push_nothing(&app, unbound, &tablet).await;
+    assert_eq!(res.status(), 200);
 }
 
 async fn conflicts_are_listed_and_resolved_by_a_supervisor(backend: Backend) {

@@ -27,6 +27,9 @@ pub struct Claims {
     /// Space-separated scopes of an integration client's token; absent for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The registered device this session was signed in on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
 }
 
 /// Signing and validation keys plus the rules tokens are checked against.
@@ -88,8 +91,14 @@ impl JwtKeys {
         self.ttl_secs
     }
 
-    /// Issues an access token for a user.
-    pub fn issue(&self, user_id: &str, org_id: &str, is_admin: bool) -> Result<String, String> {
+    /// Issues an access token for a user, bound to `device` when signed in on one.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        org_id: &str,
+        is_admin: bool,
+        device: Option<&str>,
+    ) -> Result<String, String> {
         let now = hazardloop_storage::now_ms() / 1000;
         let claims = Claims {
             sub: user_id.to_string(),
@@ -101,6 +110,7 @@ impl JwtKeys {
             exp: now + self.ttl_secs,
             jti: uuid::Uuid::now_v7().to_string(),
             scope: None,
+            dev: device.map(str::to_string),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| format!("cannot sign token: {e}"))
@@ -126,6 +136,7 @@ impl JwtKeys {
             exp: now + ttl_secs,
             jti: uuid::Uuid::now_v7().to_string(),
             scope: Some(scopes.join(" ")),
+            dev: None,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| format!("cannot sign token: {e}"))
@@ -198,7 +209,7 @@ mod tests {
     #[test]
     fn round_trip_and_wrong_audience() {
         let keys = JwtKeys::new(&[7u8; 32], "iss", "aud", 60);
-        let t = keys.issue("u", "o", false).unwrap();
+        let t = keys.issue("u", "o", false, None).unwrap();
         assert_eq!(keys.validate(&t).unwrap().sub, "u");
         let other = JwtKeys::new(&[7u8; 32], "iss", "other", 60);
         assert!(other.validate(&t).is_err());

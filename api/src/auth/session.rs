@@ -16,6 +16,8 @@ pub struct AuthedUser {
     pub is_admin: bool,
     /// The scopes of an integration client's token; `None` for a person (whose role decides).
     pub scopes: Option<Vec<String>>,
+    /// The registered device the session was signed in on (`device_id` at sign-in).
+    pub device_id: Option<String>,
 }
 
 impl AuthedUser {
@@ -86,6 +88,7 @@ fn authenticate(req: &HttpRequest) -> Result<AuthedUser, ApiError> {
         scopes: claims
             .scope
             .map(|s| s.split_whitespace().map(str::to_string).collect()),
+        device_id: claims.dev,
     };
     if user.is_client() {
         let pattern = req.match_pattern().unwrap_or_default();

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use hazardloop_storage::login::{self, Throttle};
 use hazardloop_storage::tokens::{self, Rotation};
-use hazardloop_storage::{now_ms, users};
+use hazardloop_storage::{devices, now_ms, users};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -16,6 +16,9 @@ use crate::error::ApiError;
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// Sign in on a registered device: the session is bound to it and dies when it is revoked.
+    #[serde(default)]
+    pub device_id: Option<String>,
 }
 
 /// `POST /v1/auth/refresh` and `/logout` body.
@@ -33,6 +36,8 @@ pub struct TokenResponse {
     pub refresh_token: String,
     pub refresh_expires_in: i64,
     pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -55,11 +60,12 @@ async fn issue_tokens(
     user_id: String,
     org_id: String,
     is_admin: bool,
+    device_id: Option<String>,
     refresh_token: String,
 ) -> Result<TokenResponse, ApiError> {
     let access = state
         .jwt
-        .issue(&user_id, &org_id, is_admin)
+        .issue(&user_id, &org_id, is_admin, device_id.as_deref())
         .map_err(ApiError::internal)?;
     Ok(TokenResponse {
         access_token: access,
@@ -68,6 +74,7 @@ async fn issue_tokens(
         refresh_token,
         refresh_expires_in: state.config.refresh_token_ttl_secs,
         user_id,
+        device_id,
     })
 }
 
@@ -77,7 +84,12 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let LoginRequest { email, password } = body.into_inner();
+    let LoginRequest {
+        email,
+        password,
+        device_id,
+    } = body.into_inner();
+    let device_id = device_id.map(|d| crate::routes::parse_id(&d)).transpose()?;
     let cfg = state.config.clone();
     let throttle = Throttle {
         max_failures: cfg.login_max_failures,
@@ -118,15 +130,35 @@ pub async fn login(
     let refresh = random_token();
     let stored = refresh.clone();
     let ttl_ms = cfg.refresh_token_ttl_secs * 1000;
-    let uid = user.id.clone();
-    state
+    let (uid, org) = (user.id.clone(), user.org_id.clone());
+    let device = device_id.clone();
+    let revoked = state
         .db
         .write(move |c| {
             login::clear(c, &email)?;
-            tokens::issue(c, &uid, None, &stored, ttl_ms)
+            if let Some(d) = &device {
+                // Only the user's own device, and never a revoked one.
+                let d = devices::get_for_user(c, &org, &uid, d)?;
+                if d.revoked_at.is_some() {
+                    return Ok(true);
+                }
+            }
+            tokens::issue(c, &uid, None, device.as_deref(), &stored, ttl_ms)?;
+            Ok(false)
         })
         .await?;
-    let body = issue_tokens(&state, user.id, user.org_id, user.is_admin, refresh).await?;
+    if revoked {
+        return Err(crate::routes::devices::device_revoked());
+    }
+    let body = issue_tokens(
+        &state,
+        user.id,
+        user.org_id,
+        user.is_admin,
+        device_id,
+        refresh,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -144,7 +176,7 @@ pub async fn refresh(
         .write(move |c| {
             let r = tokens::rotate(c, &presented, &stored, ttl_ms)?;
             match r {
-                Rotation::Rotated { ref user_id } => {
+                Rotation::Rotated { ref user_id, .. } => {
                     let user = users::find_active_by_id(c, user_id)?;
                     Ok((r, user))
                 }
@@ -153,8 +185,16 @@ pub async fn refresh(
         })
         .await?;
     match outcome {
-        (Rotation::Rotated { .. }, Some(user)) => {
-            let body = issue_tokens(&state, user.id, user.org_id, user.is_admin, fresh).await?;
+        (Rotation::Rotated { device_id, .. }, Some(user)) => {
+            let body = issue_tokens(
+                &state,
+                user.id,
+                user.org_id,
+                user.is_admin,
+                device_id,
+                fresh,
+            )
+            .await?;
             Ok(HttpResponse::Ok().json(body))
         }
         (Rotation::Reused, _) => Err(ApiError::unauthorized(

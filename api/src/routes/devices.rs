@@ -108,11 +108,42 @@ pub async fn usable_device(
         .read(move |c| devices::get_for_user(c, &org, &user, &id))
         .await?;
     if d.revoked_at.is_some() {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "device_revoked",
-            "this device was revoked; register it anew",
-        ));
+        return Err(device_revoked());
     }
     Ok(d)
+}
+
+/// 403 `device_revoked`.
+pub fn device_revoked() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::FORBIDDEN,
+        "device_revoked",
+        "this device was revoked; register it anew",
+    )
+}
+
+/// The device a sync request speaks for: the one it names, else the one its session was signed
+/// in on. A session bound to one device cannot speak for another (403 `device_mismatch`).
+pub async fn requesting_device(
+    state: &AppState,
+    auth: &AuthedUser,
+    named: Option<&str>,
+) -> Result<Option<Device>, ApiError> {
+    let Some(id) = named.or(auth.device_id.as_deref()) else {
+        return Ok(None);
+    };
+    same_device(auth, id)?;
+    usable_device(state, auth, id).await.map(Some)
+}
+
+/// A session signed in on one device cannot speak for another: 403 `device_mismatch`.
+pub fn same_device(auth: &AuthedUser, named: &str) -> Result<(), ApiError> {
+    match auth.device_id.as_deref() {
+        Some(bound) if bound != named => Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "device_mismatch",
+            "this session was signed in on another device",
+        )),
+        _ => Ok(()),
+    }
 }

@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
 use crate::mutate::json_body;
-use crate::routes::devices::usable_device;
+use crate::routes::devices::{requesting_device, same_device, usable_device};
 
 /// The newest sync schema this server speaks.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -80,6 +80,7 @@ pub async fn push(
         )
         .with("max_batch", json!(max)));
     }
+    same_device(&auth, device_id)?;
     let device = usable_device(&state, &auth, device_id).await?;
     let caller = Caller {
         user_id: auth.user_id.clone(),
@@ -135,9 +136,9 @@ pub async fn pull(
     q: web::Query<PullQuery>,
 ) -> Result<HttpResponse, ApiError> {
     check_schema(&req, None)?;
-    if let Some(d) = &q.device_id {
-        usable_device(&state, &auth, d).await?;
-    }
+    // The device named in the query or, for a session signed in on a device, that device:
+    // a revoked one cannot pull.
+    requesting_device(&state, &auth, q.device_id.as_deref()).await?;
     let limit = q.limit.unwrap_or(500).clamp(1, 1000);
     let cursor = q.cursor.clone();
     let page = state
