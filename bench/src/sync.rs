@@ -11,7 +11,7 @@ use clap::Args;
 use diesel::prelude::*;
 use hazardloop_storage::hazards::Hazard;
 use hazardloop_storage::schema::hazards;
-use hazardloop_storage::{migrate, Db, DbSettings};
+use hazardloop_storage::{migrate, Db, DbConn, DbSettings};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -81,7 +81,7 @@ pub async fn run(args: SyncArgs) -> Result<()> {
                 "push p99 ms",
                 "push max ms",
                 "floor mutations/s",
-                "push vs floor"
+                "floor / push"
             ],
             &push_rows
         )
@@ -245,7 +245,9 @@ async fn one_backend(
         p99,
         max,
         format!("{floor:.0}"),
-        format!("{:.1}x slower", floor / rate.max(1.0)),
+        // How many times the floor's rate the push path reaches (lower is better; the
+        // target is 3 or less).
+        format!("{:.2}", floor / rate.max(1.0)),
     ];
 
     let pull_row = if args.pull_entities > 0 {
@@ -427,12 +429,14 @@ async fn raw_insert_floor(
                 .collect();
             db.write_blocking(|c| {
                 use hazardloop_storage::schema::{device_mutations as dm, entity_changes as ec};
-                for (k, r) in rows_now.iter().enumerate() {
-                    let seq = (chunk * batch + k + 1) as i64;
-                    diesel::insert_into(hazards::table).values(r).execute(c)?;
-                    let event = hazardloop_storage::change::AuditRow {
+                // One multi-row statement per table and transaction: the fastest way diesel
+                // writes these rows.
+                let events: Vec<_> = rows_now
+                    .iter()
+                    .enumerate()
+                    .map(|(k, r)| hazardloop_storage::change::AuditRow {
                         org_id: org.clone(),
-                        seq,
+                        seq: (chunk * batch + k + 1) as i64,
                         id: uuid::Uuid::now_v7().to_string(),
                         change_seq: chunk as i64 + 1,
                         entity_type: "hazard".into(),
@@ -449,30 +453,54 @@ async fn raw_insert_floor(
                         payload: "{}".into(),
                         prev_hash: "0".repeat(64),
                         hash: "0".repeat(64),
-                    };
-                    diesel::insert_into(hazardloop_storage::schema::audit_events::table)
-                        .values(&event)
-                        .execute(c)?;
-                    diesel::insert_into(ec::table)
-                        .values((
+                    })
+                    .collect();
+                let changes: Vec<_> = rows_now
+                    .iter()
+                    .map(|r| {
+                        (
                             ec::entity_type.eq("hazard"),
-                            ec::entity_id.eq(&r.id),
-                            ec::org_id.eq(&org),
+                            ec::entity_id.eq(r.id.clone()),
+                            ec::org_id.eq(org.clone()),
                             ec::site_id.eq(Some(site.clone())),
                             ec::seq.eq(chunk as i64 + 1),
                             ec::deleted.eq(false),
                             ec::changed_at.eq(now),
-                        ))
-                        .execute(c)?;
-                    diesel::insert_into(dm::table)
-                        .values((
-                            dm::device_id.eq(&device),
-                            dm::seq.eq(seq),
+                        )
+                    })
+                    .collect();
+                let records: Vec<_> = (0..rows_now.len())
+                    .map(|k| {
+                        (
+                            dm::device_id.eq(device.clone()),
+                            dm::seq.eq((chunk * batch + k + 1) as i64),
                             dm::mutation_id.eq(uuid::Uuid::now_v7().to_string()),
                             dm::result.eq("{\"status\":\"applied\"}"),
                             dm::created_at.eq(now),
-                        ))
-                        .execute(c)?;
+                        )
+                    })
+                    .collect();
+                match c {
+                    DbConn::Pg(c) => {
+                        diesel::insert_into(hazards::table)
+                            .values(&rows_now)
+                            .execute(c)?;
+                        diesel::insert_into(hazardloop_storage::schema::audit_events::table)
+                            .values(&events)
+                            .execute(c)?;
+                        diesel::insert_into(ec::table).values(&changes).execute(c)?;
+                        diesel::insert_into(dm::table).values(&records).execute(c)?;
+                    }
+                    DbConn::Sqlite(c) => {
+                        diesel::insert_into(hazards::table)
+                            .values(&rows_now)
+                            .execute(c)?;
+                        diesel::insert_into(hazardloop_storage::schema::audit_events::table)
+                            .values(&events)
+                            .execute(c)?;
+                        diesel::insert_into(ec::table).values(&changes).execute(c)?;
+                        diesel::insert_into(dm::table).values(&records).execute(c)?;
+                    }
                 }
                 Ok::<_, hazardloop_storage::StorageError>(())
             })
