@@ -32,7 +32,7 @@ pub use spool::Spool;
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 
 /// Bytes a node holds in memory at once on their way to S3; senders wait for room.
-pub const SEND_BUDGET: usize = 16 * 1024 * 1024;
+pub const SEND_BUDGET: usize = 10 * 1024 * 1024;
 
 /// The piece size bytes are read from a spool in before they are sent.
 pub const SEND_CHUNK: usize = 256 * 1024;

@@ -146,7 +146,14 @@ pub struct PhotoStore {
     pub(super) settings: Arc<PhotoSettings>,
     wake: Arc<Notify>,
     renderers: Renderers,
+    /// Photos whose header is being read and judged at once: each holds up to
+    /// [`HEADER_WINDOW`] bytes, so many simultaneous uploads wait here instead of each
+    /// holding a window.
+    inspecting: Arc<tokio::sync::Semaphore>,
 }
+
+/// Headers read and judged at once per node.
+const CONCURRENT_INSPECTIONS: usize = 4;
 
 /// Reads the next chunk of a request body, treating silence and errors as a broken body.
 pub(super) async fn next_chunk<S, E>(
@@ -198,6 +205,7 @@ impl PhotoStore {
             settings: Arc::new(settings),
             wake,
             renderers,
+            inspecting: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_INSPECTIONS)),
         }
     }
 
@@ -280,13 +288,19 @@ impl PhotoStore {
         finish_upload: Option<(String, String)>,
     ) -> Result<Arrival, PhotoError> {
         spool.flush().await?;
-        let head = read_head(spool.path()).await?;
-        let limits = self.settings.limits;
-        let verdict = digest.verdict.clone();
-        let facts =
+        let facts = {
+            let _turn = self
+                .inspecting
+                .acquire()
+                .await
+                .map_err(|e| PhotoError::Storage(StorageError::Unavailable(e.to_string())))?;
+            let head = read_head(spool.path(), digest.size).await?;
+            let limits = self.settings.limits;
+            let verdict = digest.verdict.clone();
             tokio::task::spawn_blocking(move || hazardloop_media::inspect(&verdict, &head, limits))
                 .await
-                .map_err(|e| PhotoError::Storage(StorageError::Unavailable(e.to_string())))??;
+                .map_err(|e| PhotoError::Storage(StorageError::Unavailable(e.to_string())))??
+        };
         let sha = digest.sha256.clone();
         let key = original_key(&who.org_id, &sha);
         let (org, s) = (who.org_id.clone(), sha.clone());
@@ -510,10 +524,11 @@ impl PhotoStore {
     }
 }
 
-/// The first [`HEADER_WINDOW`] bytes of a file.
-async fn read_head(path: &std::path::Path) -> Result<Vec<u8>, PhotoError> {
+/// The first [`HEADER_WINDOW`] bytes of a file of `size` bytes, in one allocation.
+async fn read_head(path: &std::path::Path, size: u64) -> Result<Vec<u8>, PhotoError> {
     let file = tokio::fs::File::open(path).await.map_err(BlobError::from)?;
-    let mut head = Vec::new();
+    let mut head =
+        Vec::with_capacity(usize::try_from(size).map_or(HEADER_WINDOW, |n| n.min(HEADER_WINDOW)));
     file.take(HEADER_WINDOW as u64)
         .read_to_end(&mut head)
         .await
