@@ -91,9 +91,20 @@ fn record_all(
     Ok(())
 }
 
-/// Parses one pushed item; a malformed one is answered and skipped without advancing the
-/// device's sequence.
-fn parse_item(index: usize, raw: &Value) -> Result<(i64, Mutation), Value> {
+/// A pushed item: its seq and mutation, or the answer to a malformed one (which is skipped
+/// without advancing the device's sequence).
+pub type Parsed = Result<(i64, Mutation), Value>;
+
+/// Parses a push's items. Done before the write transaction: it needs no database.
+pub fn parse(items: &[Value]) -> Vec<Parsed> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| parse_item(i, v))
+        .collect()
+}
+
+fn parse_item(index: usize, raw: &Value) -> Parsed {
     let seq = raw.get("seq");
     let bad = |code: &str, message: String| json!({"index": index, "seq": seq, "id": raw.get("id"), "status": "invalid", "code": code, "message": message});
     let seq = match seq.and_then(Value::as_i64) {
@@ -106,7 +117,7 @@ fn parse_item(index: usize, raw: &Value) -> Result<(i64, Mutation), Value> {
         }
         None => return Err(bad("invalid_seq", "seq must be a positive integer".into())),
     };
-    let m: Mutation = serde_json::from_value(raw.clone())
+    let m = <Mutation as serde::Deserialize>::deserialize(raw)
         .map_err(|e| bad("malformed_mutation", format!("not a mutation: {e}")))?;
     Ok((seq, m))
 }
@@ -118,11 +129,12 @@ pub enum PushRefusal {
     DeviceRevoked,
 }
 
-/// Applies a push for `caller.device_id` inside the caller's write transaction.
+/// Applies a push's [`parse`]d items for `caller.device_id` inside the caller's write
+/// transaction.
 pub fn push(
     conn: &mut DbConn,
     caller: &Caller,
-    items: &[Value],
+    parsed: &[Parsed],
     settings: EngineSettings,
 ) -> Result<Result<PushOutcome, PushRefusal>, StorageError> {
     let device = caller
@@ -149,13 +161,8 @@ pub fn push(
         .first(conn)?;
     let policy: Policy = engine::policy(conn, &caller.org_id)?;
     let mut change = Change::begin(conn, &caller.org_id, now)?;
-    let mut results: Vec<Value> = Vec::with_capacity(items.len());
-    let mut records: Vec<(i64, String, String)> = Vec::with_capacity(items.len());
-    let parsed: Vec<Result<(i64, Mutation), Value>> = items
-        .iter()
-        .enumerate()
-        .map(|(i, v)| parse_item(i, v))
-        .collect();
+    let mut results: Vec<Value> = Vec::with_capacity(parsed.len());
+    let mut records: Vec<(i64, String, String)> = Vec::with_capacity(parsed.len());
     let mut i = 0;
     let mut gap: Option<i64> = None;
     while i < parsed.len() {

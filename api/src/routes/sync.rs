@@ -91,10 +91,10 @@ pub async fn push(
     let settings = EngineSettings {
         max_clock_skew_ms: state.config.max_clock_skew_secs * 1000,
     };
-    let items = items.clone();
+    let parsed = push::parse(items);
     match state
         .db
-        .write(move |c| push::push(c, &caller, &items, settings))
+        .write(move |c| push::push(c, &caller, &parsed, settings))
         .await
     {
         Ok(Ok(outcome)) => Ok(HttpResponse::Ok().json(outcome)),
