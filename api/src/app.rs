@@ -83,6 +83,15 @@ impl Application {
             wake.clone(),
             renderers,
         );
+        // What a killed process left in the spool; safe with other nodes on the same folder,
+        // since only files no live upload can be writing go.
+        let spooled = photos.sweep_spool();
+        if spooled > 0 {
+            tracing::info!(
+                files = spooled,
+                "removed spool files left by an earlier process"
+            );
+        }
         let worker = config.jobs_enabled.then(|| {
             let w = Worker::new(
                 db.clone(),

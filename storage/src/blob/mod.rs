@@ -217,6 +217,27 @@ impl BlobStore {
         self.part_size
     }
 
+    /// Deletes spool files untouched for `idle` or longer: what a process killed mid-upload
+    /// left behind (a live upload writes to its spool at least once per body idle timeout,
+    /// and a finished one removes it). Returns how many went.
+    pub fn sweep_spool(&self, idle: std::time::Duration) -> Result<usize, BlobError> {
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.spool_dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            let stale = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= idle);
+            if meta.is_file() && stale && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// A new, empty spool file for incoming bytes.
     pub async fn spool(&self) -> Result<Spool, BlobError> {
         let name = uuid::Uuid::now_v7().to_string();
@@ -400,5 +421,38 @@ impl BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    #[test]
+    fn the_spool_sweep_takes_only_what_no_upload_can_be_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blobs");
+        let store = BlobStore::open(
+            &BlobSettings::Local { root: root.clone() },
+            dir.path().join("unused"),
+        )
+        .unwrap();
+        let spool = root.join(keys::SPOOL_PREFIX);
+        let stale = spool.join("left-by-a-killed-process");
+        let live = spool.join("an-upload-in-progress");
+        std::fs::write(&stale, b"half a photo").unwrap();
+        std::fs::write(&live, b"the first chunks").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        assert_eq!(store.sweep_spool(Duration::from_secs(60)).unwrap(), 1);
+        assert!(!stale.exists());
+        assert!(live.exists());
+        assert_eq!(store.sweep_spool(Duration::from_secs(60)).unwrap(), 0);
     }
 }

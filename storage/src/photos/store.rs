@@ -487,8 +487,25 @@ impl PhotoStore {
         Ok(())
     }
 
-    /// Job handler: deletes photos no entity linked within the orphan time; returns how many.
+    /// Deletes this node's spool files that no upload can still be writing (untouched for
+    /// twice the body idle timeout): the leftovers of a process killed mid-upload.
+    pub fn sweep_spool(&self) -> usize {
+        match self.blobs.sweep_spool(self.settings.body_idle_timeout * 2) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not sweep the spool folder");
+                0
+            }
+        }
+    }
+
+    /// Job handler: deletes photos no entity linked within the orphan time, and this node's
+    /// stale spool files; returns how many photos went.
     pub async fn sweep_orphans(&self) -> Result<usize, PhotoError> {
+        let spooled = self.sweep_spool();
+        if spooled > 0 {
+            tracing::info!(files = spooled, "removed stale spool files");
+        }
         let cutoff = now_ms() - self.settings.orphan_ttl_ms;
         let candidates = self
             .db
