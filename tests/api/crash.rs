@@ -16,6 +16,7 @@ both_backends!(
     sigkill_during_pushes_loses_nothing_and_doubles_nothing,
     a_pull_never_skips_a_transaction_that_commits_late,
     concurrent_writers_and_a_puller_see_every_change,
+    sigkill_mid_upload_stores_nothing_and_the_retry_stores_once,
 );
 
 struct Server {
@@ -30,8 +31,13 @@ impl Drop for Server {
 }
 
 fn start(port: u16, dir: &std::path::Path, url: &str) -> Server {
+    start_with(port, dir, url, &[])
+}
+
+fn start_with(port: u16, dir: &std::path::Path, url: &str, env: &[(&str, &str)]) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_hazardloop"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("HAZARDLOOP_BIND", format!("127.0.0.1:{port}"))
         .env("HAZARDLOOP_DATA_DIR", dir)
         .env("DATABASE_URL", url)
@@ -57,9 +63,18 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
     panic!("server at {base} never became ready");
 }
 
-async fn sigkill_during_pushes_loses_nothing_and_doubles_nothing(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = database_url_for(backend, dir.path());
+/// A migrated database in `dir` with the organisation Acme and its admin, a free port, and a
+/// client: what a test needs before it starts the real binary.
+struct Prepared {
+    db: Db,
+    url: String,
+    port: u16,
+    base: String,
+    client: reqwest::Client,
+}
+
+async fn prepare(backend: Backend, dir: &std::path::Path) -> Prepared {
+    let url = database_url_for(backend, dir);
     let u = url.clone();
     let db = tokio::task::spawn_blocking(move || {
         let db = Db::connect(&u, &DbSettings::default()).unwrap();
@@ -74,11 +89,43 @@ async fn sigkill_during_pushes_loses_nothing_and_doubles_nothing(backend: Backen
             None,
         )
         .unwrap();
+        db
+    })
+    .await
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    Prepared {
+        db,
+        url,
+        port,
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+    }
+}
+
+async fn sigkill_during_pushes_loses_nothing_and_doubles_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Prepared {
+        db,
+        url,
+        port,
+        base,
+        client,
+    } = prepare(backend, dir.path()).await;
+    let d = db.clone();
+    let site = tokio::task::spawn_blocking(move || {
         let site =
-            hazardloop_api::bootstrap::add_site(&db, Some("Acme"), "Plant", "plant", None).unwrap();
+            hazardloop_api::bootstrap::add_site(&d, Some("Acme"), "Plant", "plant", None).unwrap();
         for i in 0..3 {
             hazardloop_api::bootstrap::add_user(
-                &db,
+                &d,
                 Some("Acme"),
                 &format!("i{i}@example.com"),
                 "I",
@@ -88,21 +135,10 @@ async fn sigkill_during_pushes_loses_nothing_and_doubles_nothing(backend: Backen
             )
             .unwrap();
         }
-        (db, site.id)
+        site.id
     })
     .await
     .unwrap();
-    let (db, site) = db;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
     let mut server = start(port, dir.path(), &url);
     wait_ready(&client, &base).await;
 
@@ -384,4 +420,143 @@ async fn concurrent_writers_and_a_puller_see_every_change(backend: Backend) {
     let missed: Vec<_> = created.difference(&seen).collect();
     assert!(missed.is_empty(), "the puller missed {missed:?}");
     let _ = device;
+}
+
+/// Files directly in `dir` (none when it does not exist).
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Files anywhere under `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+async fn sigkill_mid_upload_stores_nothing_and_the_retry_stores_once(backend: Backend) {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let Prepared {
+        url,
+        port,
+        base,
+        client,
+        ..
+    } = prepare(backend, dir.path()).await;
+    // A spool file untouched for 2 s can belong to no live upload.
+    let env = [("HAZARDLOOP_UPLOAD_IDLE_TIMEOUT_SECS", "1")];
+    let mut server = start_with(port, dir.path(), &url, &env);
+    wait_ready(&client, &base).await;
+    let login: Value = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let photo = crate::photos::fixture("large-12mp.jpg");
+    let sha = hex::encode(Sha256::digest(&photo));
+    let photo_url = format!("{base}/v1/photos/{sha}");
+
+    // Half the photo arrives, then the connection stalls and the server is killed.
+    let half = photo[..photo.len() / 2].to_vec();
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::iter(vec![Ok::<_, std::io::Error>(half)]),
+        futures_util::stream::pending(),
+    );
+    let stalled = client
+        .put(&photo_url)
+        .bearer_auth(&token)
+        .header("content-length", photo.len())
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let stalled = tokio::spawn(stalled);
+    let spool = dir.path().join("blobs").join("spool");
+    // The spool writes through a 64 KiB buffer: all but its last part is on disk.
+    let arrived = (photo.len() / 2 - 64 * 1024) as u64;
+    let mut spooled = 0;
+    for _ in 0..3000 {
+        spooled = files_in(&spool)
+            .iter()
+            .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+            .max()
+            .unwrap_or(0);
+        if spooled >= arrived {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        (arrived..=(photo.len() / 2) as u64).contains(&spooled),
+        "half the photo reached the spool: {spooled} bytes"
+    );
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(stalled.await.unwrap().is_err(), "the upload was cut off");
+    assert_eq!(
+        files_in(&spool).len(),
+        1,
+        "the killed process left its spool file"
+    );
+
+    // Restarted: the leftover is swept, nothing was stored, and the retry stores the photo once.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    server = start_with(port, dir.path(), &url, &env);
+    wait_ready(&client, &base).await;
+    assert!(
+        files_in(&spool).is_empty(),
+        "the stale spool file was swept"
+    );
+    let head = client
+        .head(&photo_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.status(),
+        404,
+        "nothing of the cut-off upload was stored"
+    );
+    for expected in [201, 200] {
+        let res = client
+            .put(&photo_url)
+            .bearer_auth(&token)
+            .body(photo.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), expected);
+    }
+    let got = client
+        .get(&photo_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), photo.as_slice());
+    let originals: Vec<_> = files_under(&dir.path().join("blobs"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(&sha))
+        .collect();
+    assert_eq!(originals.len(), 1, "one blob: {originals:?}");
+    drop(server);
 }
