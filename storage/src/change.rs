@@ -17,7 +17,7 @@ use hazardloop_sync::Role;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::schema::{audit_events, organisations};
+use crate::schema::{audit_events, org_clocks};
 use crate::sites::Site;
 use crate::{new_id, DbConn, StorageError};
 
@@ -162,29 +162,29 @@ impl Change {
     /// transaction. Returns the change sequence (the current one when nothing changed).
     pub fn finish(mut self, conn: &mut DbConn) -> Result<i64, StorageError> {
         if self.events.is_empty() && self.touched.is_empty() {
-            return Ok(organisations::table
+            return Ok(org_clocks::table
                 .find(&self.org_id)
-                .select(organisations::change_seq)
+                .select(org_clocks::change_seq)
                 .first(conn)?);
         }
         let n = self.events.len() as i64;
-        let updated = diesel::update(organisations::table.find(&self.org_id))
-            .set((
-                organisations::change_seq.eq(organisations::change_seq + 1),
-                organisations::audit_seq.eq(organisations::audit_seq + n),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            return Err(StorageError::NotFound);
+        // The organisation's lock: on PostgreSQL the clock row is locked here, and concurrent
+        // writers of the organisation wait until this transaction commits (then read what it
+        // wrote); SQLite has one writer at a time anyway. Locking is not a new row version: the
+        // one UPDATE below is this transaction's only rewrite of the row.
+        let clock = org_clocks::table.find(&self.org_id).select((
+            org_clocks::change_seq,
+            org_clocks::audit_seq,
+            org_clocks::audit_head,
+        ));
+        let (last_change, first_audit, mut head): (i64, i64, String) = match conn {
+            DbConn::Pg(c) => clock.for_update().first(c),
+            DbConn::Sqlite(c) => clock.first(c),
         }
-        let (seq, last_audit, mut head): (i64, i64, String) = organisations::table
-            .find(&self.org_id)
-            .select((
-                organisations::change_seq,
-                organisations::audit_seq,
-                organisations::audit_head,
-            ))
-            .first(conn)?;
+        .optional()?
+        .ok_or(StorageError::NotFound)?;
+        let seq = last_change + 1;
+        let last_audit = first_audit + n;
         let org_uuid = parse_uuid(&self.org_id)?;
         let events = std::mem::take(&mut self.events);
         let mut rows = Vec::with_capacity(events.len());
@@ -253,11 +253,13 @@ impl Change {
             };
             self.outbox.enqueue(conn, &self.org_id, &outbox_event)?;
         }
-        if n > 0 {
-            diesel::update(organisations::table.find(&self.org_id))
-                .set(organisations::audit_head.eq(&head))
-                .execute(conn)?;
-        }
+        diesel::update(org_clocks::table.find(&self.org_id))
+            .set((
+                org_clocks::change_seq.eq(seq),
+                org_clocks::audit_seq.eq(last_audit),
+                org_clocks::audit_head.eq(&head),
+            ))
+            .execute(conn)?;
         // The last write of an entity in this transaction decides its index row.
         let mut latest: HashMap<(String, String), Touched> = HashMap::new();
         for t in std::mem::take(&mut self.touched) {
@@ -466,9 +468,9 @@ pub fn events_after(
     f: &EventFilter,
     limit: i64,
 ) -> Result<(Vec<AuditRow>, i64), StorageError> {
-    let head: i64 = organisations::table
+    let head: i64 = org_clocks::table
         .find(org_id)
-        .select(organisations::audit_seq)
+        .select(org_clocks::audit_seq)
         .first(conn)?;
     let mut q = audit_events::table
         .filter(audit_events::org_id.eq(org_id))

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::schema::organisations;
+use crate::schema::{org_clocks, organisations};
 use crate::{new_id, now_ms, DbConn, StorageError};
 
 /// One tenant.
@@ -15,12 +15,6 @@ pub struct Organisation {
     /// Organisation settings as JSON text (grades, policies).
     pub settings: String,
     pub created_at: i64,
-    /// Last change sequence number allocated (pull and feed cursor).
-    pub change_seq: i64,
-    /// Last audit record's position in the chain.
-    pub audit_seq: i64,
-    /// Last audit record's hash.
-    pub audit_head: String,
     /// Tombstones up to this change sequence were pruned; older pull cursors must reset.
     pub pruned_seq: i64,
 }
@@ -32,13 +26,18 @@ pub fn create(conn: &mut DbConn, name: &str) -> Result<Organisation, StorageErro
         name: name.to_string(),
         settings: "{}".into(),
         created_at: now_ms(),
-        change_seq: 0,
-        audit_seq: 0,
-        audit_head: hazardloop_sync::GENESIS_HASH.to_string(),
         pruned_seq: 0,
     };
     diesel::insert_into(organisations::table)
         .values(&org)
+        .execute(conn)?;
+    diesel::insert_into(org_clocks::table)
+        .values((
+            org_clocks::org_id.eq(&org.id),
+            org_clocks::change_seq.eq(0),
+            org_clocks::audit_seq.eq(0),
+            org_clocks::audit_head.eq(hazardloop_sync::GENESIS_HASH),
+        ))
         .execute(conn)?;
     Ok(org)
 }

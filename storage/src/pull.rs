@@ -221,9 +221,13 @@ pub fn pull(
     let roots_now = roots_of(conn, org_id, user_id, is_admin)?;
     let all_sites = sites::list(conn, org_id)?;
     let view_now = view_of(&all_sites, &roots_now);
-    let (pruned, head): (i64, i64) = organisations::table
+    let pruned: i64 = organisations::table
         .find(org_id)
-        .select((organisations::pruned_seq, organisations::change_seq))
+        .select(organisations::pruned_seq)
+        .first(conn)?;
+    let head: i64 = crate::schema::org_clocks::table
+        .find(org_id)
+        .select(crate::schema::org_clocks::change_seq)
         .first(conn)?;
     let mut cur = match cursor.filter(|c| !c.is_empty()) {
         Some(text) => match Cursor::decode(text) {

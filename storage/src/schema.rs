@@ -6,10 +6,16 @@ diesel::table! {
         name -> Text,
         settings -> Text,
         created_at -> BigInt,
+        pruned_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    org_clocks (org_id) {
+        org_id -> Text,
         change_seq -> BigInt,
         audit_seq -> BigInt,
         audit_head -> Text,
-        pruned_seq -> BigInt,
     }
 }
 
@@ -407,12 +413,14 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(org_clocks -> organisations (org_id));
 diesel::joinable!(sites -> organisations (org_id));
 diesel::joinable!(users -> organisations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> sites (site_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    org_clocks,
     organisations,
     sites,
     users,
