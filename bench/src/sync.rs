@@ -480,27 +480,27 @@ async fn raw_insert_floor(
                         )
                     })
                     .collect();
+                // Batch inserts need the concrete connection (diesel's multi-backend
+                // connection has no batch insert): the same statements on either.
+                macro_rules! insert_all {
+                    ($c:expr) => {{
+                        diesel::insert_into(hazards::table)
+                            .values(&rows_now)
+                            .execute($c)?;
+                        diesel::insert_into(hazardloop_storage::schema::audit_events::table)
+                            .values(&events)
+                            .execute($c)?;
+                        diesel::insert_into(ec::table)
+                            .values(&changes)
+                            .execute($c)?;
+                        diesel::insert_into(dm::table)
+                            .values(&records)
+                            .execute($c)?;
+                    }};
+                }
                 match c {
-                    DbConn::Pg(c) => {
-                        diesel::insert_into(hazards::table)
-                            .values(&rows_now)
-                            .execute(c)?;
-                        diesel::insert_into(hazardloop_storage::schema::audit_events::table)
-                            .values(&events)
-                            .execute(c)?;
-                        diesel::insert_into(ec::table).values(&changes).execute(c)?;
-                        diesel::insert_into(dm::table).values(&records).execute(c)?;
-                    }
-                    DbConn::Sqlite(c) => {
-                        diesel::insert_into(hazards::table)
-                            .values(&rows_now)
-                            .execute(c)?;
-                        diesel::insert_into(hazardloop_storage::schema::audit_events::table)
-                            .values(&events)
-                            .execute(c)?;
-                        diesel::insert_into(ec::table).values(&changes).execute(c)?;
-                        diesel::insert_into(dm::table).values(&records).execute(c)?;
-                    }
+                    DbConn::Pg(c) => insert_all!(c),
+                    DbConn::Sqlite(c) => insert_all!(c),
                 }
                 Ok::<_, hazardloop_storage::StorageError>(())
             })

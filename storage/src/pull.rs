@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::schema::{entity_changes as ec, organisations};
+use crate::schema::{entity_changes as ec, org_clocks, organisations};
 use crate::{hazards, inspections, sites, templates, users, DbConn, StorageError};
 
 /// Where a client is in its stream.
@@ -225,9 +225,9 @@ pub fn pull(
         .find(org_id)
         .select(organisations::pruned_seq)
         .first(conn)?;
-    let head: i64 = crate::schema::org_clocks::table
+    let head: i64 = org_clocks::table
         .find(org_id)
-        .select(crate::schema::org_clocks::change_seq)
+        .select(org_clocks::change_seq)
         .first(conn)?;
     let mut cur = match cursor.filter(|c| !c.is_empty()) {
         Some(text) => match Cursor::decode(text) {

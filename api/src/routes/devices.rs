@@ -95,13 +95,21 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Loads the caller's device for a sync request: unknown is 404, revoked is 403.
+/// Loads the caller's device for a sync request: unknown is 404, revoked is 403, and a session
+/// signed in on another device is 403 `device_mismatch`.
 pub async fn usable_device(
     state: &AppState,
     auth: &AuthedUser,
     id: &str,
 ) -> Result<Device, ApiError> {
     let id = parse_id(id)?;
+    if auth.device_id.as_ref().is_some_and(|bound| *bound != id) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "device_mismatch",
+            "this session was signed in on another device",
+        ));
+    }
     let (org, user) = (auth.org_id.clone(), auth.user_id.clone());
     let d = state
         .db
@@ -122,28 +130,16 @@ pub fn device_revoked() -> ApiError {
     )
 }
 
-/// The device a sync request speaks for: the one it names, else the one its session was signed
-/// in on. A session bound to one device cannot speak for another (403 `device_mismatch`).
-pub async fn requesting_device(
+/// A pull's device check: the device it names or, for a session signed in on a device, that
+/// one must be usable ([`usable_device`]). Nothing to check for a session without a device
+/// that names none.
+pub async fn check_pulling_device(
     state: &AppState,
     auth: &AuthedUser,
     named: Option<&str>,
-) -> Result<Option<Device>, ApiError> {
-    let Some(id) = named.or(auth.device_id.as_deref()) else {
-        return Ok(None);
-    };
-    same_device(auth, id)?;
-    usable_device(state, auth, id).await.map(Some)
-}
-
-/// A session signed in on one device cannot speak for another: 403 `device_mismatch`.
-pub fn same_device(auth: &AuthedUser, named: &str) -> Result<(), ApiError> {
-    match auth.device_id.as_deref() {
-        Some(bound) if bound != named => Err(ApiError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "device_mismatch",
-            "this session was signed in on another device",
-        )),
-        _ => Ok(()),
+) -> Result<(), ApiError> {
+    match named.or(auth.device_id.as_deref()) {
+        Some(id) => usable_device(state, auth, id).await.map(|_| ()),
+        None => Ok(()),
     }
 }

@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
 use crate::mutate::json_body;
-use crate::routes::devices::{requesting_device, same_device, usable_device};
+use crate::routes::devices::{check_pulling_device, usable_device};
 
 /// The newest sync schema this server speaks.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -80,7 +80,6 @@ pub async fn push(
         )
         .with("max_batch", json!(max)));
     }
-    same_device(&auth, device_id)?;
     let device = usable_device(&state, &auth, device_id).await?;
     let caller = Caller {
         user_id: auth.user_id.clone(),
@@ -138,7 +137,7 @@ pub async fn pull(
     check_schema(&req, None)?;
     // The device named in the query or, for a session signed in on a device, that device:
     // a revoked one cannot pull.
-    requesting_device(&state, &auth, q.device_id.as_deref()).await?;
+    check_pulling_device(&state, &auth, q.device_id.as_deref()).await?;
     let limit = q.limit.unwrap_or(500).clamp(1, 1000);
     let cursor = q.cursor.clone();
     let page = state
