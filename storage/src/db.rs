@@ -175,7 +175,12 @@ impl Db {
         drop(establish(url)?);
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections.max(1))
-            .min_idle(Some(1))
+            // No idle floor: connections open when a caller asks for one, and the caller waits
+            // for it. With a floor, the pool reopens connections on its own threads; a command
+            // line process that exits while one of them is in libpq's TLS handshake crashes in
+            // OpenSSL's exit-time cleanup (seen as SIGSEGV after `audit verify` printed its
+            // report).
+            .min_idle(Some(0))
             .connection_timeout(settings.acquire_timeout)
             .build(Manager {
                 url: url.to_string(),

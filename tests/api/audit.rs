@@ -13,7 +13,41 @@ both_backends!(
     the_audit_chain_names_the_first_row_changed_behind_the_servers_back,
     the_overdue_scan_records_one_event_per_deadline,
     the_ledger_streams_csv_and_stats_add_up,
+    command_line_runs_exit_cleanly_every_time,
 );
+
+/// A command-line process must exit cleanly however its pool's connections stand: run
+/// `audit verify` many times and accept no crash (a pool that reopened connections in the
+/// background once made about one exit in ten die in OpenSSL's exit-time cleanup).
+async fn command_line_runs_exit_cleanly_every_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = crew(&app).await;
+    report(&app, &c, "Loose grating", "general").await;
+    let (url, data_dir) = (app.config.database_url(), app.config.data_dir.clone());
+    let outcomes = tokio::task::spawn_blocking(move || {
+        (0..40)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_hazardloop"))
+                    .args(["audit", "verify"])
+                    .env("DATABASE_URL", &url)
+                    .env("HAZARDLOOP_DATA_DIR", &data_dir)
+                    .output()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for out in outcomes {
+        assert!(
+            out.status.success(),
+            "{:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("chain intact"));
+    }
+}
 
 async fn the_audit_chain_names_the_first_row_changed_behind_the_servers_back(backend: Backend) {
     let app = spawn_app(backend).await;
