@@ -9,8 +9,10 @@
 //! [`merge_field`], the loser written to history; photo links grow by [`union_photos`]; a
 //! mutation id seen before changes nothing (exactly once); a device clock too far ahead of the
 //! server is pulled back to server time. Server time is held fixed here so every replica makes
-//! the same clamp. Not modelled: online (REST) risk edits, which may lower the risk on purpose,
-//! and workflow commands (an edit to a closed hazard is rejected), both decided by arrival order
+//! the same clamp. The edits carry no `base_version` (they say they saw nothing), so values
+//! are decided by clock alone; what counts as a conflict when they do is
+//! `conflict_props.rs`. Not modelled: deliberate lowerings of the risk (which name the version
+//! they saw and give a reason), and workflow commands (an edit to a closed hazard is rejected), both decided by arrival order
 //! on the one server rather than merged.
 
 use std::collections::{BTreeMap, BTreeSet};
