@@ -55,6 +55,7 @@ pub fn rejection_error(r: Rejection) -> ApiError {
         "invalid_transition" => (StatusCode::CONFLICT, "invalid_transition"),
         "already_exists" => (StatusCode::CONFLICT, "already_exists"),
         "version_mismatch" => (StatusCode::PRECONDITION_FAILED, "version_mismatch"),
+        "precondition_required" => (StatusCode::PRECONDITION_REQUIRED, "precondition_required"),
         "missing_fields" => (StatusCode::UNPROCESSABLE_ENTITY, "missing_fields"),
         "unknown_mutation" => (StatusCode::BAD_REQUEST, "unknown_mutation"),
         _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),

@@ -33,6 +33,10 @@ pub struct Cursor {
     /// Total entities of the first snapshot, while it is being delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
+    /// The page's `position`: every entity of every sequence up to it was sent. Behind `s`
+    /// while a page has ended among the entities of sequence `s` (one push shares one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<i64>,
 }
 
 /// Reconciling a change of visible sites.
@@ -53,6 +57,16 @@ impl Cursor {
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// The sequence the client has all of (see [`Cursor::p`]). A cursor without `p` (made
+    /// before it existed) counts its last sequence as complete only when no key is pending.
+    pub fn position(&self) -> i64 {
+        self.p.unwrap_or(if self.k.is_empty() {
+            self.s
+        } else {
+            self.s - 1
+        })
     }
 
     /// Parses the opaque text form.
@@ -242,6 +256,7 @@ pub fn pull(
                 r: roots_now.clone(),
                 bf: None,
                 total: Some(total),
+                p: None,
             }
         }
     };
@@ -311,17 +326,32 @@ pub fn pull(
         }
     }
     let remaining = (limit - items.len() as i64).max(1);
-    let rows = after_cursor(conn, org_id, &cur, &view_now, remaining)?;
-    let has_more = rows.len() as i64 == remaining;
+    // One row more than the page holds: it says whether more follow and whether the page ends
+    // among the entities of one sequence.
+    let mut rows = after_cursor(conn, org_id, &cur, &view_now, remaining + 1)?;
+    let next_seq = (rows.len() as i64 > remaining)
+        .then(|| rows.pop().map(|r| r.3))
+        .flatten();
+    let has_more = next_seq.is_some();
+    let before = cur.position();
     if let Some((t, id, _, seq, _)) = rows.last() {
         cur.s = *seq;
         cur.k = key(t, id);
     }
-    let visible = rows;
-    items.extend(materialise(conn, org_id, &visible, now)?);
-    if !has_more {
+    items.extend(materialise(conn, org_id, &rows, now)?);
+    if has_more {
+        // A sequence is passed only once all its entities were sent, so a `position` at a
+        // push's `write_cursor` always means the whole push was delivered.
+        let done = if next_seq == Some(cur.s) {
+            cur.s - 1
+        } else {
+            cur.s
+        };
+        cur.p = Some(before.max(done));
+    } else {
         cur.s = cur.s.max(head);
         cur.k = if cur.s == head { cur.k } else { String::new() };
+        cur.p = Some(cur.s);
     }
     let total = cur.total;
     if !has_more {
@@ -335,7 +365,7 @@ pub fn pull(
 fn page(items: Vec<Value>, cur: Cursor, has_more: bool) -> PullPage {
     PullPage {
         items,
-        position: cur.s.to_string(),
+        position: cur.position().to_string(),
         total: cur.total,
         next_cursor: cur.encode(),
         has_more,

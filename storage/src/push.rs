@@ -287,7 +287,8 @@ pub fn push(
     }))
 }
 
-/// A workflow command that arrived after the hazard moved on is kept in the conflict log.
+/// A workflow command that arrived after the hazard moved on (its state no longer allows it,
+/// or it names a version the hazard has left) is kept in the conflict log.
 fn log_rejected_command(
     conn: &mut DbConn,
     caller: &Caller,
@@ -295,7 +296,13 @@ fn log_rejected_command(
     r: &Rejection,
     now: i64,
 ) -> Result<(), StorageError> {
-    if r.code != "invalid_transition" || !m.name.starts_with("hazard.") {
+    let late = match r.code.as_str() {
+        "invalid_transition" => true,
+        // An edit's version is only refused when the hazard never had it: no conflict.
+        "version_mismatch" => m.name != "hazard.update",
+        _ => false,
+    };
+    if !late || !m.name.starts_with("hazard.") {
         return Ok(());
     }
     let (Some(current), Some(id)) = (

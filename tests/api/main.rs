@@ -17,6 +17,7 @@ mod jobs;
 mod openapi;
 mod photos;
 mod sync;
+mod sync_contract;
 mod users_sites;
 mod webhooks;
 

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use hazardloop_storage::conflicts::{self, ConflictFilter};
-use hazardloop_storage::{access, now_ms, StorageError};
+use hazardloop_storage::{access, hazards, now_ms, StorageError};
 use hazardloop_sync::Role;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -140,8 +140,25 @@ pub async fn resolve(
     };
     if let (Some(value), "field", Some(field)) = (&chosen, conflict.kind.as_str(), &conflict.field)
     {
-        let args = json!({"hazard_id": conflict.entity_id, "fields": {field: value}});
-        run_one(&state, &auth, mutation("hazard.update", args, None)).await?;
+        // Choosing a value is deliberate and made on the hazard as it is now: it names the
+        // current version (so it may lower the risk) and the conflict as its reason.
+        let (a, hid) = (auth.clone(), conflict.entity_id.clone());
+        let version = state
+            .db
+            .read(move |c| Ok(hazards::get(c, &a.org_id, &hid)?.version))
+            .await?;
+        let reason = match body.note.as_deref().map(str::trim) {
+            Some(note) if !note.is_empty() => format!("conflict {}: {note}", conflict.id),
+            _ => format!("conflict {} resolved", conflict.id),
+        };
+        let args = json!({"hazard_id": conflict.entity_id, "fields": {field: value},
+                          "reason": reason});
+        run_one(
+            &state,
+            &auth,
+            mutation("hazard.update", args, Some(version)),
+        )
+        .await?;
     }
     let resolution = json!({"value": chosen, "note": body.note});
     let by = auth.user_id.clone();

@@ -203,14 +203,18 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
     let base = if_match(&req)?;
-    let fields = body.into_inner();
-    if !fields.is_object() {
+    let Value::Object(mut fields) = body.into_inner() else {
         return Err(ApiError::unprocessable(
             "invalid_body",
             "the body must be an object of field: value",
         ));
+    };
+    // `reason` is not a field: it explains the edit (required to lower the risk).
+    let reason = fields.remove("reason");
+    let mut args = json!({"hazard_id": id, "fields": fields});
+    if let Some(reason) = reason {
+        args["reason"] = reason;
     }
-    let args = json!({"hazard_id": id, "fields": fields});
     let (applied, replayed) =
         run_one_keyed(&state, &auth, mutation("hazard.update", args, base), &idem).await?;
     Ok(mark_replayed(

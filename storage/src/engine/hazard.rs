@@ -1,6 +1,6 @@
 //! Hazard mutations: report, descriptive edits (merged per field), workflow commands.
 
-use hazardloop_sync::merge::{merge_field, merge_severity, FieldMerge};
+use hazardloop_sync::field_edit::{decide_field, decide_severity, Decision, Edit, Held, Seen};
 use hazardloop_sync::{decide_mutation, report_allowed, Actor, Category, GradeScale, Hlc, Risk};
 use serde_json::{json, Map, Value};
 
@@ -13,6 +13,7 @@ use diesel::prelude::*;
 
 const TITLE_MAX: usize = 200;
 const TEXT_MAX: usize = 10_000;
+const REASON_MAX: usize = 2_000;
 
 fn applied(row: &Hazard, now: i64, created: bool, lost: Vec<String>) -> Applied {
     Applied {
@@ -261,22 +262,52 @@ fn current(row: &Hazard, now: i64) -> Value {
     serde_json::to_value(row.view(now)).unwrap_or(Value::Null)
 }
 
-/// `If-Match` for online (REST) writes. Offline edits are never refused for being based on an
-/// older version: fields merge by clock and commands meet the state machine.
-fn check_version(ctx: &Ctx<'_>, row: &Hazard, base: Option<i64>, now: i64) -> Result<(), Failure> {
-    if ctx.caller.device_id.is_some() {
+/// The version a mutation names (`If-Match` on REST, `base_version` on push). A workflow command
+/// and an online edit are refused unless it is the current version. A sync edit may name an
+/// older one: it says what the device saw, and its fields merge (see [`update`]); only a version
+/// the hazard never had is refused.
+fn check_version(
+    ctx: &Ctx<'_>,
+    row: &Hazard,
+    base: Option<i64>,
+    merges: bool,
+) -> Result<(), Failure> {
+    let Some(v) = base else {
+        return Ok(());
+    };
+    if v == row.version || (merges && ctx.caller.device_id.is_some() && v < row.version) {
         return Ok(());
     }
-    match base {
-        Some(v) if v != row.version => Err(Rejection::new(
-            "version_mismatch",
-            format!("the hazard is at version {}, not {v}", row.version),
-            json!({"version": row.version}),
-        )
-        .with_current(current(row, now))
-        .into()),
-        _ => Ok(()),
+    Err(Rejection::new(
+        "version_mismatch",
+        format!("the hazard is at version {}, not {v}", row.version),
+        json!({"version": row.version}),
+    )
+    .with_current(current(row, ctx.now))
+    .into())
+}
+
+/// Who a field write is attributed to: the device, or the user for an online edit.
+fn writer(ctx: &Ctx<'_>) -> String {
+    ctx.caller
+        .device_id
+        .clone()
+        .unwrap_or_else(|| ctx.caller.user_id.clone())
+}
+
+/// What the writer saw: the version it names, the live state (online, no `If-Match`), or,
+/// for a sync edit without `base_version`, nothing.
+fn seen(ctx: &Ctx<'_>, base: Option<i64>) -> Seen {
+    match (base, &ctx.caller.device_id) {
+        (Some(v), _) => Seen::Version(v),
+        (None, None) => Seen::Live,
+        (None, Some(_)) => Seen::Nothing,
     }
+}
+
+/// The clock record of a field write: its clock, its writer, the hazard version it produced.
+fn field_meta(ctx: &Ctx<'_>, row: &Hazard) -> Value {
+    json!({"hlc": ctx.hlc.to_string(), "by": writer(ctx), "v": row.version + 1})
 }
 
 fn save(conn: &mut DbConn, ctx: &mut Ctx<'_>, row: &mut Hazard) -> Result<(), StorageError> {
@@ -333,7 +364,7 @@ pub(super) fn command(
     };
     let (cmd, outcome) = decide_mutation(&facts, &actor, name, args, &ctx.policy)
         .map_err(|r| Rejection::from(r).with_current(current(&row, ctx.now)))?;
-    check_version(ctx, &row, base_version, ctx.now)?;
+    check_version(ctx, &row, base_version, false)?;
     if let hazardloop_sync::Command::Assign {
         owner_id,
         verifier_id,
@@ -347,6 +378,12 @@ pub(super) fn command(
             }
         }
         row.measures = Some(measures.clone());
+        // Measures are also an editable field: record this write so later edits know whether
+        // they saw it.
+        let mut clocks: Map<String, Value> =
+            serde_json::from_str(&row.field_clocks).unwrap_or_default();
+        clocks.insert("measures".into(), field_meta(ctx, &row));
+        row.field_clocks = Value::Object(clocks).to_string();
     }
     let from = row.state.clone();
     row.apply_facts(&outcome.facts, ctx.now);
@@ -389,8 +426,10 @@ const EDITABLE: &[&str] = &[
     "risk",
 ];
 
-/// Descriptive edits, merged per field: the later clock wins each field; edits to different
-/// fields never conflict; risk never silently goes down.
+/// Descriptive edits, merged per field (`hazardloop_sync::field_edit`): an edit that saw a
+/// field's value replaces it; concurrent edits to one field go to the later clock (risk: the
+/// more severe colour) and the loser to the conflict log; edits to different fields never
+/// conflict. Lowering the risk needs the version it was made on and a `reason`.
 pub(super) fn update(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
@@ -421,7 +460,9 @@ pub(super) fn update(
         .with_current(current(&row, ctx.now))
         .into());
     }
-    check_version(ctx, &row, base_version, ctx.now)?;
+    check_version(ctx, &row, base_version, true)?;
+    let seen = seen(ctx, base_version);
+    let reason = text_arg(args, "reason", REASON_MAX)?.filter(|r| !r.is_empty());
     let fields = match args.get("fields") {
         Some(Value::Object(f)) if !f.is_empty() => f.clone(),
         Some(Value::Object(_)) | None | Some(Value::Null) => {
@@ -462,11 +503,9 @@ pub(super) fn update(
     // "v": the hazard version it produced}.
     let mut clocks: Map<String, Value> =
         serde_json::from_str(&row.field_clocks).unwrap_or_default();
-    let writer = ctx
-        .caller
-        .device_id
-        .clone()
-        .unwrap_or_else(|| ctx.caller.user_id.clone());
+    let writer = writer(ctx);
+    // The hazard as it was, for a refusal's `current` (fields are set as they are decided).
+    let before = row.clone();
     let mut lost = Vec::new();
     let mut changed = Map::new();
     let mut conflicts = Vec::new();
@@ -476,63 +515,72 @@ pub(super) fn update(
             .get("hlc")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok());
+        let by = meta.get("by").and_then(Value::as_str).map(str::to_string);
         let cur_val = field_value(&row, name);
-        let take = if name == "risk" {
-            match (row.risk.parse::<Risk>(), stored.parse::<Risk>()) {
-                // An online (REST) edit is deliberate and may lower the risk; offline edits are
-                // concurrent and resolve to the more severe colour.
-                (Ok(_), Ok(_)) if ctx.caller.device_id.is_none() => true,
-                (Ok(cur), Ok(inc)) => {
-                    let cur_clock = clock.clone().unwrap_or_else(|| Hlc::server_tick(None, 0));
-                    merge_severity(Some((&cur, &cur_clock)), (&inc, &ctx.hlc)) == FieldMerge::Take
-                }
-                _ => true,
-            }
-        } else {
-            matches!(
-                merge_field(clock.as_ref().map(|c| (&cur_val, c)), (&raw, &ctx.hlc)),
-                FieldMerge::Take
-            )
+        let decision = match (name, row.risk.parse::<Risk>(), stored.parse::<Risk>()) {
+            ("risk", Ok(cur), Ok(inc)) => decide_severity(
+                Some(&held_write(cur, &meta)),
+                &edit_write(ctx, inc, &writer, seen),
+            ),
+            ("risk", ..) => Decision::Take { conflict: false },
+            _ => decide_field(
+                Some(&held_write(cur_val.clone(), &meta)),
+                &edit_write(ctx, raw.clone(), &writer, seen),
+            ),
         };
-        // Concurrent: another writer set this field after the version this edit was based on.
-        let concurrent = meta
-            .get("by")
-            .and_then(Value::as_str)
-            .is_some_and(|by| by != writer)
-            && match (base_version, meta.get("v").and_then(Value::as_i64)) {
-                (Some(b), Some(v)) => v > b,
-                (None, _) => ctx.caller.device_id.is_some(),
-                _ => false,
-            };
-        if take {
-            if concurrent && cur_val != raw {
+        let take = match decision {
+            Decision::Take { conflict } => Some(conflict),
+            Decision::Keep { .. } => None,
+            // Lowering a risk is a safety decision: it names the version it was made on and
+            // says why; an offline edit that did not is refused here, never half-applied.
+            Decision::Lowers => {
+                if ctx.caller.device_id.is_none() && base_version.is_none() {
+                    return Err(Rejection::new(
+                        "precondition_required",
+                        "lowering the risk needs If-Match with the hazard's ETag, and a reason",
+                        json!({"version": row.version}),
+                    )
+                    .with_current(current(&before, ctx.now))
+                    .into());
+                }
+                if reason.is_none() {
+                    return Err(Rejection::missing(&["reason"])
+                        .with_current(current(&before, ctx.now))
+                        .into());
+                }
+                Some(false)
+            }
+        };
+        match take {
+            Some(conflict) => {
+                if conflict {
+                    conflicts.push((
+                        name,
+                        raw.clone(),
+                        ctx.hlc.to_string(),
+                        cur_val.clone(),
+                        clock.map(|c| c.to_string()),
+                        by,
+                        false,
+                    ));
+                }
+                set_field(&mut row, name, stored);
+                clocks.insert(name.to_string(), field_meta(ctx, &row));
+                changed.insert(name.to_string(), raw);
+            }
+            None if cur_val != raw => {
+                lost.push(name.to_string());
                 conflicts.push((
                     name,
-                    raw.clone(),
-                    ctx.hlc.to_string(),
                     cur_val.clone(),
-                    clock.map(|c| c.to_string()),
-                    meta.get("by").and_then(Value::as_str).map(str::to_string),
-                    false,
+                    clock.map(|c| c.to_string()).unwrap_or_default(),
+                    raw.clone(),
+                    Some(ctx.hlc.to_string()),
+                    Some(writer.clone()),
+                    true,
                 ));
             }
-            set_field(&mut row, name, stored);
-            clocks.insert(
-                name.to_string(),
-                json!({"hlc": ctx.hlc.to_string(), "by": writer, "v": row.version + 1}),
-            );
-            changed.insert(name.to_string(), raw);
-        } else if cur_val != raw {
-            lost.push(name.to_string());
-            conflicts.push((
-                name,
-                cur_val.clone(),
-                clock.map(|c| c.to_string()).unwrap_or_default(),
-                raw.clone(),
-                Some(ctx.hlc.to_string()),
-                Some(writer.clone()),
-                true,
-            ));
+            None => {}
         }
     }
     for (field, win, win_hlc, lose, lose_hlc, lose_by, loser_is_caller) in conflicts {
@@ -559,7 +607,10 @@ pub(super) fn update(
     row.field_clocks = Value::Object(clocks).to_string();
     if !changed.is_empty() {
         save(conn, ctx, &mut row)?;
-        let payload = json!({"fields": changed, "lost": lost});
+        let mut payload = json!({"fields": changed, "lost": lost});
+        if let Some(reason) = &reason {
+            payload["reason"] = json!(reason);
+        }
         let ev = event(
             ctx,
             &row,
@@ -571,6 +622,29 @@ pub(super) fn update(
         ctx.change.audit(conn, ev)?;
     }
     Ok(applied(&row, ctx.now, false, lost))
+}
+
+/// The write a field holds, from its clock record (`{hlc, by, v}`; empty for the report's
+/// values).
+fn held_write<V>(value: V, meta: &Value) -> Held<V> {
+    Held {
+        value,
+        clock: meta
+            .get("hlc")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok()),
+        writer: meta.get("by").and_then(Value::as_str).map(str::to_string),
+        version: meta.get("v").and_then(Value::as_i64),
+    }
+}
+
+fn edit_write<V>(ctx: &Ctx<'_>, value: V, writer: &str, seen: Seen) -> Edit<V> {
+    Edit {
+        value,
+        clock: ctx.hlc.clone(),
+        writer: writer.to_string(),
+        seen,
+    }
 }
 
 /// A field's current value as the client sent it (GPS as an object, not stored text).
