@@ -22,6 +22,7 @@ pub mod checklist;
 pub mod command;
 pub mod error;
 pub mod event;
+pub mod evidence;
 pub mod hazard;
 pub mod hlc;
 pub mod merge;
