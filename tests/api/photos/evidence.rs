@@ -15,7 +15,10 @@ crate::photo_suite!(
     sane_evidence_inside_the_site_carries_no_flags,
 );
 
-crate::both_backends!(site_positions_are_set_cleared_and_validated);
+crate::both_backends!(
+    site_positions_are_set_cleared_and_validated,
+    site_add_takes_a_position_on_the_command_line,
+);
 
 /// The plant's gate, with a 2 km circle (the workshop below has no position of its own).
 const PLANT: (f64, f64) = (36.6171, 101.7782);
@@ -188,7 +191,34 @@ async fn far_and_future_evidence_is_flagged_on_metadata_hazard_and_events(
         7 * 86_400
     );
 
-    // The event feed (and so webhooks) carries both photo.flagged events.
+    // Linked later by a phone (`photo.link` over sync): judged at once; the event names the device.
+    let device = crate::sync::device(&app, inspector).await;
+    let res = crate::sync::push(
+        &app,
+        inspector,
+        &device,
+        json!([{"seq": 1, "id": uuid::Uuid::now_v7(), "name": "photo.link",
+                "args": {"entity_type": "hazard", "entity_id": id2, "sha256": future_id, "role": "evidence"}}]),
+    )
+    .await;
+    assert_eq!(res["results"][0]["status"], "applied", "{res}");
+    let detail = app
+        .get_json(&format!("/v1/hazards/{id2}"), c.token("supervisor"))
+        .await;
+    let flagged = timeline_events(&detail, "photo.flagged");
+    assert_eq!(flagged.len(), 2, "{detail}");
+    assert_eq!(flagged[1]["device_id"], device.as_str());
+    assert_eq!(flagged[1]["payload"]["role"], "evidence");
+    assert_eq!(
+        codes(&flagged[1]["payload"]["flags"]),
+        vec!["capture_time_in_future", "outside_site_radius"]
+    );
+    assert_eq!(
+        codes(&detail["photos"][1]["flags"]),
+        vec!["capture_time_in_future", "outside_site_radius"]
+    );
+
+    // The event feed (and so webhooks) carries every photo.flagged event.
     let feed = app
         .get_json("/v1/events?types=photo.flagged", &c.admin)
         .await;
@@ -198,7 +228,7 @@ async fn far_and_future_evidence_is_flagged_on_metadata_hazard_and_events(
         .iter()
         .map(|e| e["entity_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec![id.as_str(), id2.as_str()], "{feed}");
+    assert_eq!(ids, vec![id.as_str(), id2.as_str(), id2.as_str()], "{feed}");
 }
 
 async fn sane_evidence_inside_the_site_carries_no_flags(backend: Backend, blobs: Blobs) {
@@ -322,4 +352,49 @@ async fn site_positions_are_set_cleared_and_validated(backend: Backend) {
         (&got["latitude"], &got["longitude"], &got["radius_m"]),
         (&Value::Null, &Value::Null, &Value::Null)
     );
+}
+
+async fn site_add_takes_a_position_on_the_command_line(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let (url, data_dir) = (app.config.database_url(), app.config.data_dir.clone());
+    let run = move |args: &'static [&'static str]| {
+        let (url, data_dir) = (url.clone(), data_dir.clone());
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_hazardloop"))
+                .args(args)
+                .env("DATABASE_URL", &url)
+                .env("HAZARDLOOP_DATA_DIR", &data_dir)
+                .output()
+                .expect("run hazardloop")
+        }
+    };
+    let out = tokio::task::spawn_blocking(run(&[
+        "site", "add", "--name", "Plant", "--lat", "-36.6", "--lon", "101.7", "--radius", "800",
+    ]))
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let site = app.get_json(&format!("/v1/sites/{id}"), &admin).await;
+    assert_eq!(
+        (&site["latitude"], &site["longitude"], &site["radius_m"]),
+        (&json!(-36.6), &json!(101.7), &json!(800.0))
+    );
+    // Half a position is refused, and no site is created.
+    let out = tokio::task::spawn_blocking(run(&["site", "add", "--name", "Half", "--lat", "36.6"]))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("give all three or none"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sites = app.get_json("/v1/sites", &admin).await;
+    assert_eq!(sites["items"].as_array().unwrap().len(), 1, "{sites}");
 }
