@@ -588,8 +588,16 @@ pub(super) fn update(
     }
     row.field_clocks = Value::Object(clocks).to_string();
     if !changed.is_empty() {
+        // A new position is a new claim, judged against the site's circle as the report's was.
+        let moved = changed.contains_key("gps");
+        if moved {
+            row.flags = crate::photos::evidence::encode(&report_flags(conn, ctx, &row)?);
+        }
         save(conn, ctx, &mut row)?;
-        let payload = json!({"fields": changed, "lost": lost});
+        let mut payload = json!({"fields": changed, "lost": lost});
+        if moved {
+            payload["flags"] = json!(crate::photos::evidence::decode(&row.flags));
+        }
         let ev = event(
             ctx,
             &row,

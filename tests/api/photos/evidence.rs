@@ -266,6 +266,37 @@ async fn sane_evidence_inside_the_site_carries_no_flags(backend: Backend, blobs:
         .await;
     assert_eq!(meta["flags"], json!([]));
     assert_eq!(meta["links"][0]["flags"], json!([]));
+    // Moving the hazard's GPS out of the circle later is judged too, and back in clears it.
+    let res = app
+        .patch(
+            &format!("/v1/hazards/{id}"),
+            inspector,
+            &json!({"gps": {"lat": FAR.0, "lon": FAR.1}}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let moved: Value = res.json().await.expect("json");
+    assert_eq!(codes(&moved["flags"]), vec!["outside_site_radius"]);
+    let detail = app
+        .get_json(&format!("/v1/hazards/{id}"), c.token("supervisor"))
+        .await;
+    let updated = timeline_events(&detail, "hazard.updated");
+    assert_eq!(
+        codes(&updated[0]["payload"]["flags"]),
+        vec!["outside_site_radius"]
+    );
+    let res = app
+        .patch(
+            &format!("/v1/hazards/{id}"),
+            inspector,
+            &json!({"gps": {"lat": NEAR.0, "lon": NEAR.1}}),
+            Some("\"2\""),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let back: Value = res.json().await.expect("json");
+    assert_eq!(back["flags"], json!([]));
     // At the other plant, which has no circle anywhere above it, nothing is judged by distance.
     let far_h = report(&app, c.token("outsider"), &c.other_plant, FAR, &[]).await;
     assert_eq!(far_h["flags"], json!([]));
@@ -329,6 +360,14 @@ async fn site_positions_are_set_cleared_and_validated(backend: Backend) {
     // Nothing was changed by the refusals.
     let got = app.get_json(&path, &admin).await;
     assert_eq!(got["latitude"], 36.6);
+    // Phones get the circle with the site.
+    crate::sync::device(&app, &admin).await;
+    let (items, _) = crate::sync::pull_all(&app, &admin, None).await;
+    let pulled = items
+        .iter()
+        .find(|i| i["type"] == "site" && i["id"] == id.as_str())
+        .expect("site pulled");
+    assert_eq!(pulled["data"]["radius_m"], 500.0, "{pulled}");
     // Only an admin sets a position; an unknown site is 404.
     let email = "worker@example.com";
     app.user(&admin, email, "manager", Some(&id)).await;
