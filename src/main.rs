@@ -103,6 +103,16 @@ enum SiteAction {
         /// Organisation name. Default: the only organisation.
         #[arg(long)]
         org: Option<String>,
+        /// Latitude of the site's position (WGS 84 degrees), with --lon and --radius.
+        #[arg(long, allow_hyphen_values = true)]
+        lat: Option<f64>,
+        /// Longitude of the site's position (WGS 84 degrees), with --lat and --radius.
+        #[arg(long, allow_hyphen_values = true)]
+        lon: Option<f64>,
+        /// Radius in metres around the position: photos and reports from further away are
+        /// flagged `outside_site_radius`.
+        #[arg(long)]
+        radius: Option<f64>,
     },
 }
 
@@ -222,11 +232,21 @@ fn main() -> Result<()> {
                     kind,
                     parent,
                     org,
+                    lat,
+                    lon,
+                    radius,
                 },
         } => {
             let db = open_db(&config)?;
-            let site = bootstrap::add_site(&db, org.as_deref(), &name, &kind, parent.as_deref())
-                .map_err(|e| anyhow!(e))?;
+            let site = bootstrap::add_site(
+                &db,
+                org.as_deref(),
+                &name,
+                &kind,
+                parent.as_deref(),
+                (lat, lon, radius),
+            )
+            .map_err(|e| anyhow!(e))?;
             println!("{}", site.id);
             Ok(())
         }

@@ -49,17 +49,26 @@ pub fn add_user(
     .map_err(|e| e.to_string())
 }
 
-/// Creates a site in the named (or only) organisation.
+/// Creates a site in the named (or only) organisation, with its position and radius when
+/// given (`lat`, `lon` and `radius` in degrees and metres: all three or none).
 pub fn add_site(
     db: &Db,
     org: Option<&str>,
     name: &str,
     kind: &str,
     parent: Option<&str>,
+    position: (Option<f64>, Option<f64>, Option<f64>),
 ) -> Result<sites::Site, String> {
+    let position = match position {
+        (None, None, None) => None,
+        (Some(lat), Some(lon), Some(r)) => {
+            Some(sites::Position::new(lat, lon, r).map_err(|(_, m)| m)?)
+        }
+        _ => return Err("--lat, --lon and --radius go together: give all three or none".into()),
+    };
     db.write_blocking(|c| {
         let org = orgs::default_org(c, org)?;
-        sites::create(c, &org.id, name, kind, parent)
+        sites::create(c, &org.id, name, kind, parent, position)
     })
     .map_err(|e| e.to_string())
 }

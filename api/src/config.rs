@@ -115,6 +115,9 @@ pub struct Config {
     pub photo_decode_max_bytes: u64,
     /// Photos no entity links are deleted this long after they arrived.
     pub photo_orphan_ttl_secs: i64,
+    /// A photo captured longer than this before the report (or start) of the entity linking
+    /// it is flagged `captured_long_before_report` on the link (0 turns the check off).
+    pub photo_max_capture_age_secs: i64,
     /// An unfinished resumable upload is deleted this long after its last chunk.
     pub upload_expiry_secs: i64,
     /// An upload body that sends nothing for this long is treated as broken off.
@@ -179,6 +182,7 @@ impl Default for Config {
             photo_max_side: 20_000,
             photo_decode_max_bytes: 512 * 1024 * 1024,
             photo_orphan_ttl_secs: 7 * 24 * 3600,
+            photo_max_capture_age_secs: 7 * 24 * 3600,
             upload_expiry_secs: 24 * 3600,
             upload_idle_timeout_secs: 30,
             jobs_enabled: true,
@@ -273,6 +277,14 @@ impl Config {
         }))
     }
 
+    /// The write engine's settings.
+    pub fn engine_settings(&self) -> hazardloop_storage::engine::EngineSettings {
+        hazardloop_storage::engine::EngineSettings {
+            max_clock_skew_ms: self.max_clock_skew_secs.saturating_mul(1000),
+            max_capture_age_ms: self.photo_max_capture_age_secs.saturating_mul(1000),
+        }
+    }
+
     /// The photo pipeline's limits and timings.
     pub fn photo_settings(&self) -> PhotoSettings {
         PhotoSettings {
@@ -286,6 +298,8 @@ impl Config {
             orphan_ttl_ms: self.photo_orphan_ttl_secs.saturating_mul(1000),
             upload_ttl_ms: self.upload_expiry_secs.saturating_mul(1000),
             body_idle_timeout: std::time::Duration::from_secs(self.upload_idle_timeout_secs.max(1)),
+            max_clock_skew_ms: self.max_clock_skew_secs.saturating_mul(1000),
+            max_capture_age_ms: self.photo_max_capture_age_secs.saturating_mul(1000),
             ..PhotoSettings::default()
         }
     }

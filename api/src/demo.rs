@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 
 use crate::bootstrap;
 
+/// Demo sites have no position: no evidence is flagged for being far from them.
+const NO_POSITION: (Option<f64>, Option<f64>, Option<f64>) = (None, None, None);
+
 const TEMPLATES: [&str; 3] = [
     include_str!("../../demo/templates/hot-work-permit.json"),
     include_str!("../../demo/templates/confined-space-entry.json"),
@@ -69,16 +72,31 @@ pub fn seed(db: &Db, org: &str) -> Result<Vec<DemoUser>, String> {
         Role::Admin,
         None,
     )?;
-    let company = bootstrap::add_site(db, Some(org), org, "company", None)?;
-    let plant = bootstrap::add_site(db, Some(org), "Plant 1", "plant", Some(&company.id))?;
+    let company = bootstrap::add_site(db, Some(org), org, "company", None, NO_POSITION)?;
+    let plant = bootstrap::add_site(
+        db,
+        Some(org),
+        "Plant 1",
+        "plant",
+        Some(&company.id),
+        NO_POSITION,
+    )?;
     let workshop = bootstrap::add_site(
         db,
         Some(org),
         "Welding workshop",
         "workshop",
         Some(&plant.id),
+        NO_POSITION,
     )?;
-    bootstrap::add_site(db, Some(org), "Tank farm", "area", Some(&plant.id))?;
+    bootstrap::add_site(
+        db,
+        Some(org),
+        "Tank farm",
+        "area",
+        Some(&plant.id),
+        NO_POSITION,
+    )?;
     let mut people = vec![DemoUser {
         role: "admin",
         email: admin.email.clone(),

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
-use hazardloop_storage::engine::{self, Applied, Caller, EngineSettings, Rejection};
+use hazardloop_storage::engine::{self, Applied, Caller, Rejection};
 use hazardloop_sync::Mutation;
 use serde_json::{json, Value};
 
@@ -121,9 +121,7 @@ pub async fn run_keyed(
         is_admin: auth.is_admin,
         device_id: None,
     };
-    let settings = EngineSettings {
-        max_clock_skew_ms: state.config.max_clock_skew_secs * 1000,
-    };
+    let settings = state.config.engine_settings();
     let key = idem.0.as_ref().map(|k| {
         let content: Vec<Value> = mutations
             .iter()
@@ -189,9 +187,7 @@ pub async fn run(
         is_admin: auth.is_admin,
         device_id: None,
     };
-    let settings = EngineSettings {
-        max_clock_skew_ms: state.config.max_clock_skew_secs * 1000,
-    };
+    let settings = state.config.engine_settings();
     let outcome = state
         .db
         .write(move |c| engine::run_group(c, &caller, &mutations, settings))

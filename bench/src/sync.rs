@@ -374,7 +374,8 @@ async fn raw_insert_floor(
         let (org, site, user, device) = db
             .write_blocking(|c| {
                 let org = hazardloop_storage::orgs::create(c, "Floor")?;
-                let site = hazardloop_storage::sites::create(c, &org.id, "Site", "plant", None)?;
+                let site =
+                    hazardloop_storage::sites::create(c, &org.id, "Site", "plant", None, None)?;
                 let user = hazardloop_storage::users::create(
                     c,
                     hazardloop_storage::users::NewUser {
@@ -425,6 +426,7 @@ async fn raw_insert_floor(
                     field_clocks: "{}".into(),
                     version: 1,
                     updated_at: now,
+                    flags: "[]".into(),
                 })
                 .collect();
             db.write_blocking(|c| {

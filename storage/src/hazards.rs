@@ -41,6 +41,8 @@ pub struct Hazard {
     pub field_clocks: String,
     pub version: i64,
     pub updated_at: i64,
+    /// Evidence flags of the report (JSON array; `outside_site_radius` for its GPS).
+    pub flags: String,
 }
 
 fn uuid_of(s: &str) -> Result<Uuid, StorageError> {
@@ -131,6 +133,7 @@ impl Hazard {
             overdue: self.is_overdue(now),
             version: self.version,
             updated_at: format_rfc3339_ms(self.updated_at),
+            flags: serde_json::from_str(&self.flags).unwrap_or_default(),
         }
     }
 }
@@ -173,6 +176,8 @@ pub struct HazardView {
     pub overdue: bool,
     pub version: i64,
     pub updated_at: String,
+    /// Why the report is not taken at face value (`outside_site_radius`); empty when it is.
+    pub flags: Vec<Value>,
 }
 
 /// Loads a hazard of the organisation.

@@ -202,7 +202,8 @@ fn materialise(
                 for s in sites::by_ids(conn, org_id, &ids)? {
                     data.insert(
                         ("site".into(), s.id.clone()),
-                        json!({"id": s.id, "parent_id": s.parent_id, "name": s.name, "kind": s.kind}),
+                        json!({"id": s.id, "parent_id": s.parent_id, "name": s.name, "kind": s.kind,
+                               "latitude": s.latitude, "longitude": s.longitude, "radius_m": s.radius_m}),
                     );
                 }
             }

@@ -28,6 +28,9 @@ diesel::table! {
         kind -> Text,
         path -> Text,
         created_at -> BigInt,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        radius_m -> Nullable<Double>,
     }
 }
 
@@ -166,6 +169,7 @@ diesel::table! {
         field_clocks -> Text,
         version -> BigInt,
         updated_at -> BigInt,
+        flags -> Text,
     }
 }
 
@@ -349,6 +353,7 @@ diesel::table! {
         thumbnail_key -> Nullable<Text>,
         display_key -> Nullable<Text>,
         created_at -> BigInt,
+        flags -> Text,
     }
 }
 
@@ -370,6 +375,8 @@ diesel::table! {
         sha256 -> Text,
         role -> Text,
         created_at -> BigInt,
+        reported_at -> Nullable<BigInt>,
+        flags -> Text,
     }
 }
 

@@ -28,6 +28,11 @@ pub const HAZARD_UPDATED: &str = "hazard.updated";
 /// An inspection was submitted.
 pub const INSPECTION_SUBMITTED: &str = "inspection.submitted";
 
+/// A photo linked to an entity carries evidence flags (a capture time in the future, a
+/// capture long before the report, a position outside the site); raised when the link and the
+/// photo's bytes are both known, whichever came last.
+pub const PHOTO_FLAGGED: &str = "photo.flagged";
+
 /// Every event type, for validating webhook subscriptions.
 pub const ALL: &[&str] = &[
     HAZARD_REPORTED,
@@ -43,6 +48,7 @@ pub const ALL: &[&str] = &[
     HAZARD_OVERDUE,
     HAZARD_UPDATED,
     INSPECTION_SUBMITTED,
+    PHOTO_FLAGGED,
 ];
 
 /// True for a known event type.

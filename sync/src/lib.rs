@@ -22,6 +22,7 @@ pub mod checklist;
 pub mod command;
 pub mod error;
 pub mod event;
+pub mod evidence;
 pub mod field_edit;
 pub mod hazard;
 pub mod hlc;

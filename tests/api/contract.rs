@@ -346,6 +346,7 @@ fn a_body_that_breaks_its_schema_is_reported() {
     let site = |id: &str| {
         serde_json::json!({"id": id, "org_id": "0190f5a2-7c1e-7d3a-9f00-1a2b3c4d5e6f",
             "parent_id": null, "name": "Plant", "kind": "plant", "ancestors": [],
+            "latitude": null, "longitude": null, "radius_m": null,
             "created_at": "2026-06-01T01:00:00.000Z", "subtree": []})
         .to_string()
     };

@@ -121,8 +121,15 @@ async fn sigkill_during_pushes_loses_nothing_and_doubles_nothing(backend: Backen
     } = prepare(backend, dir.path()).await;
     let d = db.clone();
     let site = tokio::task::spawn_blocking(move || {
-        let site =
-            hazardloop_api::bootstrap::add_site(&d, Some("Acme"), "Plant", "plant", None).unwrap();
+        let site = hazardloop_api::bootstrap::add_site(
+            &d,
+            Some("Acme"),
+            "Plant",
+            "plant",
+            None,
+            (None, None, None),
+        )
+        .unwrap();
         for i in 0..3 {
             hazardloop_api::bootstrap::add_user(
                 &d,

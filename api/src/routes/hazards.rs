@@ -171,7 +171,12 @@ pub async fn get(
     body["allowed_commands"] = json!(allowed_commands(&facts, &actor, &policy));
     body["photos"] = json!(photos
         .iter()
-        .map(|(l, status)| json!({"sha256": l.sha256, "role": l.role, "status": status.as_str()}))
+        .map(|p| json!({
+            "sha256": p.link.sha256,
+            "role": p.link.role,
+            "status": p.status.as_str(),
+            "flags": p.flags,
+        }))
         .collect::<Vec<_>>());
     body["timeline"] = json!(events
         .iter()

@@ -59,6 +59,7 @@ routes! {
     POST "/v1/sites": "person" => sites::create,
     GET "/v1/sites": "sites:read" => sites::list,
     GET "/v1/sites/{id}": "sites:read" => sites::get,
+    PATCH "/v1/sites/{id}": "person" => sites::update,
     POST "/v1/clients": "person" => clients::create,
     GET "/v1/clients": "person" => clients::list,
     DELETE "/v1/clients/{id}": "person" => clients::revoke,
@@ -169,7 +170,7 @@ mod tests {
     #[test]
     fn methods_for_known_paths() {
         assert_eq!(methods_for("/v1/users"), vec!["POST", "GET"]);
-        assert_eq!(methods_for("/v1/sites/abc"), vec!["GET"]);
+        assert_eq!(methods_for("/v1/sites/abc"), vec!["GET", "PATCH"]);
         assert_eq!(
             methods_for("/v1/uploads/abc"),
             vec!["HEAD", "PATCH", "DELETE"]

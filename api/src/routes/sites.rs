@@ -20,6 +20,38 @@ pub struct CreateSite {
     #[serde(default)]
     pub kind: Option<String>,
     pub parent_id: Option<uuid::Uuid>,
+    /// The site's position and radius: all three or none.
+    #[serde(default)]
+    pub latitude: Option<f64>,
+    #[serde(default)]
+    pub longitude: Option<f64>,
+    #[serde(default)]
+    pub radius_m: Option<f64>,
+}
+
+/// A position from the three optional fields: all three, or none; a clear 422 otherwise.
+fn position(
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    radius_m: Option<f64>,
+) -> Result<Option<sites::Position>, ApiError> {
+    match (latitude, longitude, radius_m) {
+        (None, None, None) => Ok(None),
+        (Some(lat), Some(lon), Some(r)) => sites::Position::new(lat, lon, r)
+            .map(Some)
+            .map_err(|(field, m)| ApiError::invalid_fields(&[field], m)),
+        (lat, lon, r) => {
+            let missing: Vec<&str> = [("latitude", lat), ("longitude", lon), ("radius_m", r)]
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| *k)
+                .collect();
+            Err(ApiError::invalid_fields(
+                &missing,
+                "latitude, longitude and radius_m go together: give all three or none",
+            ))
+        }
+    }
 }
 
 /// The public JSON of a site.
@@ -30,6 +62,9 @@ pub fn site_json(site: &Site) -> Value {
         "parent_id": site.parent_id,
         "name": site.name,
         "kind": site.kind,
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+        "radius_m": site.radius_m,
         "ancestors": site.lineage().iter().take(site.lineage().len().saturating_sub(1)).collect::<Vec<_>>(),
         "created_at": rfc3339(site.created_at),
     })
@@ -56,10 +91,11 @@ pub async fn create(
             "kind must be 1 to 50 characters",
         ));
     }
+    let position = position(body.latitude, body.longitude, body.radius_m)?;
     let parent = body.parent_id.map(|p| p.to_string());
     let site = state
         .db
-        .write(move |c| sites::create(c, &admin.org_id, &name, &kind, parent.as_deref()))
+        .write(move |c| sites::create(c, &admin.org_id, &name, &kind, parent.as_deref(), position))
         .await
         .map_err(|e| match e {
             hazardloop_storage::StorageError::Invalid(m) => {
@@ -113,4 +149,50 @@ pub async fn get(
     let mut body = site_json(&site);
     body["subtree"] = json!(subtree.iter().map(site_json).collect::<Vec<_>>());
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// `PATCH /v1/sites/{id}` (admin): sets the site's position and radius
+/// (`{"latitude", "longitude", "radius_m"}`), or clears them when all three are null. The three
+/// keys must all be present, so that an empty body never clears a position by accident.
+pub async fn update(
+    state: web::Data<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let Some(fields) = body.as_object() else {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "the body must be an object with latitude, longitude and radius_m",
+        ));
+    };
+    const KEYS: [&str; 3] = ["latitude", "longitude", "radius_m"];
+    if let Some(other) = fields.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(ApiError::invalid_fields(
+            &[other.as_str()],
+            format!("{other} cannot be changed here; send latitude, longitude and radius_m"),
+        ));
+    }
+    let mut values = [None; 3];
+    for (slot, key) in values.iter_mut().zip(KEYS) {
+        *slot = match fields.get(key) {
+            None => {
+                return Err(ApiError::invalid_fields(
+                    &[key],
+                    format!("{key} is required (null, with the other two, clears the position)"),
+                ))
+            }
+            Some(Value::Null) => None,
+            Some(v) => Some(v.as_f64().ok_or_else(|| {
+                ApiError::invalid_fields(&[key], format!("{key} must be a number or null"))
+            })?),
+        };
+    }
+    let position = position(values[0], values[1], values[2])?;
+    let site = state
+        .db
+        .write(move |c| sites::set_position(c, &admin.org_id, &id, position))
+        .await?;
+    Ok(HttpResponse::Ok().json(site_json(&site)))
 }

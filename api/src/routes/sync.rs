@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use hazardloop_storage::engine::{Caller, EngineSettings};
+use hazardloop_storage::engine::Caller;
 use hazardloop_storage::pull::{self, PullRefusal};
 use hazardloop_storage::push::PushRefusal;
 use hazardloop_storage::{devices, push};
@@ -87,9 +87,7 @@ pub async fn push(
         is_admin: auth.is_admin,
         device_id: Some(device.id.clone()),
     };
-    let settings = EngineSettings {
-        max_clock_skew_ms: state.config.max_clock_skew_secs * 1000,
-    };
+    let settings = state.config.engine_settings();
     let parsed = push::parse(items);
     match state
         .db

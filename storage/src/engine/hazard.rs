@@ -1,5 +1,6 @@
 //! Hazard mutations: report, descriptive edits (merged per field), workflow commands.
 
+use hazardloop_sync::evidence::{outside_radius, Flag, Point};
 use hazardloop_sync::field_edit::{decide_field, decide_severity, Decision, Edit, Held, Seen};
 use hazardloop_sync::{decide_mutation, report_allowed, Actor, Category, GradeScale, Hlc, Risk};
 use serde_json::{json, Map, Value};
@@ -95,7 +96,7 @@ pub(super) fn report(
     };
     check_grade(&ctx.policy.grade_scale, &grade)?;
     let id = opt_id_arg(args, "id")?.unwrap_or_else(crate::new_id);
-    let row = new_hazard(
+    let mut row = new_hazard(
         ctx,
         NewHazard {
             id,
@@ -113,7 +114,7 @@ pub(super) fn report(
         },
     );
     let photos = super::photos_arg(args, "photos")?;
-    if !insert_reported(conn, ctx, &row, args.clone())? {
+    if !insert_reported(conn, ctx, &mut row, args.clone())? {
         let existing = hazards::get(conn, &ctx.caller.org_id, &row.id)?;
         return Err(Rejection::new(
             "already_exists",
@@ -123,15 +124,18 @@ pub(super) fn report(
         .with_current(applied(&existing, ctx.now, false, vec![]).entity)
         .into());
     }
-    super::link_photos(
-        conn,
-        ctx,
-        ("hazard", &row.id, &row.site_id),
-        &photos,
-        "before",
-        "photos",
-    )?;
+    super::link_photos(conn, ctx, &link_target(&row), &photos, "before", "photos")?;
     Ok(applied(&row, ctx.now, true, vec![]))
+}
+
+/// A hazard as a photo's link target: its photos are judged against its report time.
+fn link_target(row: &Hazard) -> crate::photos::LinkTarget<'_> {
+    crate::photos::LinkTarget {
+        entity_type: "hazard",
+        entity_id: &row.id,
+        site_id: &row.site_id,
+        reported_at: Some(row.reported_at_device),
+    }
 }
 
 /// What a new hazard starts with.
@@ -179,24 +183,50 @@ pub(super) fn new_hazard(ctx: &Ctx<'_>, n: NewHazard) -> Hazard {
         field_clocks: "{}".into(),
         version: 1,
         updated_at: ctx.now,
+        flags: "[]".into(),
     }
 }
 
-/// Inserts a reported hazard and its audit event.
+/// The evidence flags of a report: its GPS outside the circle of its site (or of the nearest
+/// ancestor with a position).
+fn report_flags(conn: &mut DbConn, ctx: &mut Ctx<'_>, row: &Hazard) -> Result<Vec<Flag>, Failure> {
+    let Some(gps) = row.gps.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let g: Value = serde_json::from_str(gps).unwrap_or(Value::Null);
+    let (Some(lat), Some(lon)) = (g["lat"].as_f64(), g["lon"].as_f64()) else {
+        return Ok(Vec::new());
+    };
+    let site = ctx.change.site(conn, &row.site_id)?;
+    Ok(match sites::circle_of(conn, &site)? {
+        Some(circle) => outside_radius(Point { lat, lon }, &circle)
+            .into_iter()
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
+/// Inserts a reported hazard and its audit event. The report's evidence flags are judged
+/// here, stored on the row and carried by the event (`flags`).
 pub(super) fn insert_reported(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    row: &Hazard,
-    payload: Value,
+    row: &mut Hazard,
+    mut payload: Value,
 ) -> Result<bool, Failure> {
+    let flags = report_flags(conn, ctx, row)?;
+    row.flags = crate::photos::evidence::encode(&flags);
+    if !flags.is_empty() {
+        payload["flags"] = json!(flags);
+    }
     // One statement whether or not the id exists (a retried report is common offline).
     let inserted = match conn {
         DbConn::Pg(c) => diesel::insert_into(h::table)
-            .values(row)
+            .values(&*row)
             .on_conflict_do_nothing()
             .execute(c)?,
         DbConn::Sqlite(c) => diesel::insert_into(h::table)
-            .values(row)
+            .values(&*row)
             .on_conflict_do_nothing()
             .execute(c)?,
     };
@@ -407,7 +437,7 @@ pub(super) fn command(
         super::link_photos(
             conn,
             ctx,
-            ("hazard", &row.id, &row.site_id),
+            &link_target(&row),
             after_photos,
             "after",
             "after_photos",
@@ -606,10 +636,18 @@ pub(super) fn update(
     }
     row.field_clocks = Value::Object(clocks).to_string();
     if !changed.is_empty() {
+        // A new position is a new claim, judged against the site's circle as the report's was.
+        let moved = changed.contains_key("gps");
+        if moved {
+            row.flags = crate::photos::evidence::encode(&report_flags(conn, ctx, &row)?);
+        }
         save(conn, ctx, &mut row)?;
         let mut payload = json!({"fields": changed, "lost": lost});
         if let Some(reason) = &reason {
             payload["reason"] = json!(reason);
+        }
+        if moved {
+            payload["flags"] = json!(crate::photos::evidence::decode(&row.flags));
         }
         let ev = event(
             ctx,

@@ -305,14 +305,13 @@ pub(super) fn answer(
                 .collect(),
             _ => Vec::new(),
         };
-        super::link_photos(
-            conn,
-            ctx,
-            ("inspection", &row.id, &row.site_id),
-            &shas,
-            "answer",
-            "value",
-        )?;
+        let target = crate::photos::LinkTarget {
+            entity_type: "inspection",
+            entity_id: &row.id,
+            site_id: &row.site_id,
+            reported_at: Some(row.started_at_device.unwrap_or(row.created_at)),
+        };
+        super::link_photos(conn, ctx, &target, &shas, "answer", "value")?;
     }
     applied(conn, &row, false, lost)
 }
@@ -359,7 +358,7 @@ pub(super) fn submit(
         if exists > 0 {
             continue;
         }
-        let hazard = new_hazard(
+        let mut hazard = new_hazard(
             ctx,
             NewHazard {
                 id: new_id(),
@@ -382,7 +381,7 @@ pub(super) fn submit(
         insert_reported(
             conn,
             ctx,
-            &hazard,
+            &mut hazard,
             json!({"inspection_id": row.id, "item_key": item.key, "answer": value}),
         )?;
         raised.push(hazard.id);

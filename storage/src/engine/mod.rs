@@ -13,6 +13,7 @@ mod template;
 pub use template::template_view;
 
 use diesel::Connection;
+use hazardloop_sync::photo::PhotoStatus;
 use hazardloop_sync::{clamp_device_time, GradeScale, Hlc, Mutation, Policy, Refusal};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -35,12 +36,16 @@ pub struct Caller {
 pub struct EngineSettings {
     /// How far ahead of the server a device clock may be before it is clamped and flagged.
     pub max_clock_skew_ms: i64,
+    /// A linked photo captured longer than this before the entity's report is flagged
+    /// `captured_long_before_report` (0 turns the check off).
+    pub max_capture_age_ms: i64,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             max_clock_skew_ms: 5 * 60 * 1000,
+            max_capture_age_ms: 7 * 24 * 3_600_000,
         }
     }
 }
@@ -170,6 +175,7 @@ pub(crate) struct Ctx<'a> {
     /// The mutation's clock, or a server clock when none was sent.
     pub hlc: Hlc,
     pub now: i64,
+    pub settings: EngineSettings,
 }
 
 impl Ctx<'_> {
@@ -258,6 +264,7 @@ pub fn apply(
             clock_flagged,
             hlc,
             now,
+            settings,
         };
         dispatch(conn, &mut ctx, &m.name, &args, m.base_version)
     });
@@ -518,32 +525,52 @@ pub fn run_group_once(
 }
 
 /// Links photos to an entity (grow-only; a photo not uploaded yet is pending until its bytes
-/// arrive). A malformed photo id is a rejection naming `field`.
+/// arrive). A malformed photo id is a rejection naming `field`. A new link to a photo whose
+/// bytes are here is judged at once (`photos::evidence`); any flag becomes a `photo.flagged`
+/// event in this transaction.
 pub(crate) fn link_photos(
     conn: &mut DbConn,
-    ctx: &Ctx<'_>,
-    entity: (&str, &str, &str),
+    ctx: &mut Ctx<'_>,
+    target: &crate::photos::LinkTarget<'_>,
     shas: &[String],
     role: &str,
     field: &str,
 ) -> Result<(), Failure> {
-    let (entity_type, entity_id, site_id) = entity;
     for sha in shas {
-        match crate::photos::link(
-            conn,
-            &ctx.caller.org_id,
-            entity_type,
-            entity_id,
-            site_id,
-            sha,
-            role,
-        ) {
-            Ok(_) => {}
-            Err(StorageError::Invalid(m)) => return Err(Rejection::invalid(field, m).into()),
-            Err(e) => return Err(e.into()),
-        }
+        link_one(conn, ctx, target, sha, role).map_err(|e| match e {
+            Failure::Storage(StorageError::Invalid(m)) => Rejection::invalid(field, m).into(),
+            other => other,
+        })?;
     }
     Ok(())
+}
+
+/// Links one photo and records the `photo.flagged` event of a new, flagged link.
+fn link_one(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    target: &crate::photos::LinkTarget<'_>,
+    sha: &str,
+    role: &str,
+) -> Result<PhotoStatus, Failure> {
+    let linked = crate::photos::link_evidence(
+        conn,
+        &ctx.caller.org_id,
+        target,
+        sha,
+        role,
+        ctx.settings.max_capture_age_ms,
+    )?;
+    if !linked.flags.is_empty() {
+        if let Some(mut ev) =
+            crate::photos::evidence::flagged_event(&linked.link, linked.flags, &ctx.caller.user_id)
+        {
+            ev.device_id = ctx.caller.device_id.clone();
+            ev.device_time = Some(ctx.device_time);
+            ctx.change.audit(conn, ev)?;
+        }
+    }
+    Ok(linked.status)
 }
 
 /// Reads an optional array of photo ids.
@@ -580,14 +607,15 @@ pub(crate) fn photo_link(
     let entity_id = id_arg(args, "entity_id")?;
     let role = text_arg(args, "role", 20)?.unwrap_or_else(|| "evidence".into());
     let sha = text_arg(args, "sha256", 64)?.unwrap_or_default();
-    let site_id = match entity_type.as_str() {
-        "hazard" => crate::hazards::find(conn, &ctx.caller.org_id, &entity_id)?.map(|h| h.site_id),
-        "inspection" => {
-            crate::inspections::find(conn, &ctx.caller.org_id, &entity_id)?.map(|i| i.site_id)
-        }
+    // The entity's site, and its report (or start) time against which the capture is judged.
+    let found = match entity_type.as_str() {
+        "hazard" => crate::hazards::find(conn, &ctx.caller.org_id, &entity_id)?
+            .map(|h| (h.site_id, Some(h.reported_at_device))),
+        "inspection" => crate::inspections::find(conn, &ctx.caller.org_id, &entity_id)?
+            .map(|i| (i.site_id, Some(i.started_at_device.unwrap_or(i.created_at)))),
         _ => return Err(Rejection::invalid("entity_type", "hazard or inspection").into()),
     };
-    let Some(site_id) = site_id else {
+    let Some((site_id, reported_at)) = found else {
         return Err(Rejection::not_found(&entity_type, &entity_id).into());
     };
     let site = ctx.change.site(conn, &site_id)?;
@@ -596,15 +624,13 @@ pub(crate) fn photo_link(
             Rejection::forbidden("linking a photo needs a role at the entity's site").into(),
         );
     }
-    match crate::photos::link(
-        conn,
-        &ctx.caller.org_id,
-        &entity_type,
-        &entity_id,
-        &site_id,
-        &sha,
-        &role,
-    ) {
+    let target = crate::photos::LinkTarget {
+        entity_type: &entity_type,
+        entity_id: &entity_id,
+        site_id: &site_id,
+        reported_at,
+    };
+    match link_one(conn, ctx, &target, &sha, &role) {
         Ok(status) => Ok(Applied {
             entity_type,
             entity_id,
@@ -613,7 +639,9 @@ pub(crate) fn photo_link(
             entity: json!({"sha256": sha.to_ascii_lowercase(), "role": role, "status": status.as_str()}),
             created: false,
         }),
-        Err(StorageError::Invalid(m)) => Err(Rejection::invalid("sha256", m).into()),
-        Err(e) => Err(e.into()),
+        Err(Failure::Storage(StorageError::Invalid(m))) => {
+            Err(Rejection::invalid("sha256", m).into())
+        }
+        Err(e) => Err(e),
     }
 }

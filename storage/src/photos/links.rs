@@ -25,6 +25,37 @@ pub struct PhotoLink {
     /// `before`, `after`, `evidence`, `answer` ([`PhotoRole`]).
     pub role: String,
     pub created_at: i64,
+    /// The linking entity's report (or start) time by the device clock, against which the
+    /// capture time is judged; `None` when the linking code did not give one.
+    pub reported_at: Option<i64>,
+    /// The link's evidence flags (JSON array; see `hazardloop_sync::evidence`).
+    pub flags: String,
+}
+
+/// The entity a photo is linked to.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkTarget<'a> {
+    /// `hazard`, `inspection`, ...
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    /// The entity's site in the same organisation.
+    pub site_id: &'a str,
+    /// The entity's report (or start) time by the device clock.
+    pub reported_at: Option<i64>,
+}
+
+/// What linking did.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    /// The photo's status.
+    pub status: PhotoStatus,
+    /// True when the link is new (linking again changes nothing).
+    pub fresh: bool,
+    /// For a new link to a photo with bytes: the photo's flags and the link's. Empty when
+    /// there are none, the link existed, or the bytes have not arrived.
+    pub flags: Vec<serde_json::Value>,
+    /// The link row.
+    pub link: PhotoLink,
 }
 
 /// Links a photo to an entity, inside the caller's transaction. Idempotent: linking the same
@@ -43,6 +74,32 @@ pub fn link(
     sha256: &str,
     role: &str,
 ) -> Result<PhotoStatus, StorageError> {
+    let target = LinkTarget {
+        entity_type,
+        entity_id,
+        site_id,
+        reported_at: None,
+    };
+    Ok(link_evidence(conn, org_id, &target, sha256, role, 0)?.status)
+}
+
+/// [`link`], judging the evidence: a new link to a photo whose bytes are here gets its flags
+/// (a capture more than `max_capture_age_ms` before `target.reported_at`, a GPS outside the
+/// site's circle) at once; a link to a pending photo gets them when the bytes arrive.
+pub fn link_evidence(
+    conn: &mut DbConn,
+    org_id: &str,
+    target: &LinkTarget<'_>,
+    sha256: &str,
+    role: &str,
+    max_capture_age_ms: i64,
+) -> Result<Linked, StorageError> {
+    let LinkTarget {
+        entity_type,
+        entity_id,
+        site_id,
+        reported_at,
+    } = *target;
     let sha = parse_sha256(sha256)
         .ok_or_else(|| StorageError::Invalid(format!("{sha256} is not a photo id")))?;
     let role: PhotoRole = role
@@ -77,8 +134,10 @@ pub fn link(
         sha256: sha.clone(),
         role: role.as_str().to_string(),
         created_at: now_ms(),
+        reported_at,
+        flags: "[]".into(),
     };
-    match conn {
+    let inserted = match conn {
         DbConn::Pg(c) => diesel::insert_into(photo_links::table)
             .values(&row)
             .on_conflict_do_nothing()
@@ -88,11 +147,18 @@ pub fn link(
             .on_conflict_do_nothing()
             .execute(c)?,
     };
-    let status: String = photos::table
-        .find((org_id, &sha))
-        .select(photos::status)
-        .first(conn)?;
-    Ok(status.parse().unwrap_or(PhotoStatus::Pending))
+    let photo = super::find(conn, org_id, &sha)?.ok_or(StorageError::NotFound)?;
+    let flags = if inserted == 1 {
+        super::evidence::link_flags(conn, &photo, &row, max_capture_age_ms)?
+    } else {
+        Vec::new()
+    };
+    Ok(Linked {
+        status: photo.status(),
+        fresh: inserted == 1,
+        flags,
+        link: row,
+    })
 }
 
 /// The status of each photo, for entity responses: `pending` until the bytes arrive (also for
@@ -129,13 +195,23 @@ pub fn links(
         .load(conn)?)
 }
 
-/// The photos linked to one entity, with their status, in the order they were linked.
+/// One photo of an entity, as the entity's response shows it.
+#[derive(Debug, Clone)]
+pub struct EntityPhoto {
+    pub link: PhotoLink,
+    pub status: PhotoStatus,
+    /// The photo's own flags followed by the link's.
+    pub flags: Vec<serde_json::Value>,
+}
+
+/// The photos linked to one entity, with their status and evidence flags, in the order they
+/// were linked.
 pub fn of_entity(
     conn: &mut DbConn,
     org_id: &str,
     entity_type: &str,
     entity_id: &str,
-) -> Result<Vec<(PhotoLink, PhotoStatus)>, StorageError> {
+) -> Result<Vec<EntityPhoto>, StorageError> {
     let rows: Vec<PhotoLink> = photo_links::table
         .filter(photo_links::org_id.eq(org_id))
         .filter(photo_links::entity_type.eq(entity_type))
@@ -144,12 +220,30 @@ pub fn of_entity(
         .select(PhotoLink::as_select())
         .load(conn)?;
     let shas: Vec<String> = rows.iter().map(|l| l.sha256.clone()).collect();
-    let map = statuses(conn, org_id, &shas)?;
+    let own: HashMap<String, (String, String)> = photos::table
+        .filter(photos::org_id.eq(org_id))
+        .filter(photos::sha256.eq_any(&shas))
+        .select((photos::sha256, photos::status, photos::flags))
+        .load::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(sha, status, flags)| (sha, (status, flags)))
+        .collect();
     Ok(rows
         .into_iter()
-        .map(|l| {
-            let s = map.get(&l.sha256).copied().unwrap_or(PhotoStatus::Pending);
-            (l, s)
+        .map(|link| {
+            let (status, mut flags) = match own.get(&link.sha256) {
+                Some((s, f)) => (
+                    s.parse().unwrap_or(PhotoStatus::Pending),
+                    super::evidence::decode(f),
+                ),
+                None => (PhotoStatus::Pending, Vec::new()),
+            };
+            flags.extend(super::evidence::decode(&link.flags));
+            EntityPhoto {
+                link,
+                status,
+                flags,
+            }
         })
         .collect())
 }

@@ -11,6 +11,7 @@
 //! [`store::PhotoStore`].
 
 mod access;
+pub mod evidence;
 mod intake;
 mod links;
 mod renderers;
@@ -20,6 +21,7 @@ mod upload;
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use hazardloop_sync::evidence::{accept_capture, Claim};
 use hazardloop_sync::photo::{is_photo_id, PhotoStatus};
 use serde::Serialize;
 
@@ -28,7 +30,9 @@ use crate::{now_ms, DbConn, StorageError};
 
 pub use access::readable;
 pub use intake::{Digest, Intake};
-pub use links::{link, links, of_entity, statuses, PhotoLink};
+pub use links::{
+    link, link_evidence, links, of_entity, statuses, EntityPhoto, LinkTarget, Linked, PhotoLink,
+};
 pub use renderers::Renderers;
 pub use store::{Arrival, PhotoError, PhotoSettings, PhotoStore, Uploader};
 pub use upload::{AppendOutcome, ChunkChecksum, NewUpload};
@@ -61,6 +65,8 @@ pub struct Photo {
     pub thumbnail_key: Option<String>,
     pub display_key: Option<String>,
     pub created_at: i64,
+    /// The photo's own evidence flags (JSON array; `capture_time_in_future`).
+    pub flags: String,
 }
 
 impl Photo {
@@ -117,6 +123,8 @@ pub struct Received<'a> {
     pub facts: &'a hazardloop_media::ImageFacts,
     pub uploaded_by: &'a str,
     pub received_at: i64,
+    /// How far ahead of `received_at` a capture time may be before it is clamped and flagged.
+    pub max_clock_skew_ms: i64,
 }
 
 /// Records that the bytes of a photo arrived. Returns true when this call turned the photo
@@ -130,6 +138,16 @@ pub fn record_arrival(
 ) -> Result<bool, StorageError> {
     ensure_row(conn, org_id, sha256)?;
     let capture = r.facts.capture.as_ref();
+    // The camera's claim: the instant when it wrote its offset, else its wall clock.
+    let claim = capture.and_then(|c| match c.utc_ms {
+        Some(ms) => Some(Claim::Instant(ms)),
+        None => evidence::local_claim(&c.local),
+    });
+    let (captured_at, flag) = match claim {
+        Some(claim) => accept_capture(claim, r.received_at, r.max_clock_skew_ms),
+        None => (None, None),
+    };
+    let flags: Vec<_> = flag.into_iter().collect();
     let n = diesel::update(
         photos::table
             .find((org_id, sha256))
@@ -143,7 +161,8 @@ pub fn record_arrival(
         photos::height.eq(i32::try_from(r.facts.height).ok()),
         photos::captured_local.eq(capture.map(|c| c.local.clone())),
         photos::captured_offset_minutes.eq(capture.and_then(|c| c.offset_minutes).map(i32::from)),
-        photos::captured_at.eq(capture.and_then(|c| c.utc_ms)),
+        photos::captured_at.eq(captured_at),
+        photos::flags.eq(evidence::encode(&flags)),
         photos::gps_lat.eq(r.facts.gps.map(|g| g.lat)),
         photos::gps_lon.eq(r.facts.gps.map(|g| g.lon)),
         photos::uploaded_by.eq(Some(r.uploaded_by)),

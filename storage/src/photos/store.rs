@@ -35,6 +35,12 @@ pub struct PhotoSettings {
     pub display_side: u32,
     /// A request body that sends nothing for this long is treated as broken off.
     pub body_idle_timeout: Duration,
+    /// A capture time further than this ahead of the receipt is clamped and flagged (the
+    /// device clock skew allowed to mutations).
+    pub max_clock_skew_ms: i64,
+    /// A photo captured longer than this before the linking entity's report is flagged on the
+    /// link (0 turns the check off).
+    pub max_capture_age_ms: i64,
 }
 
 impl Default for PhotoSettings {
@@ -47,6 +53,8 @@ impl Default for PhotoSettings {
             thumbnail_side: 320,
             display_side: 1600,
             body_idle_timeout: Duration::from_secs(30),
+            max_clock_skew_ms: 5 * 60 * 1000,
+            max_capture_age_ms: 7 * 24 * 3_600_000,
         }
     }
 }
@@ -317,6 +325,10 @@ impl PhotoStore {
         let received = now_ms();
         let (org, user) = (who.org_id.clone(), who.user_id.clone());
         let size = i64::try_from(digest.size).unwrap_or(i64::MAX);
+        let (skew, max_age) = (
+            self.settings.max_clock_skew_ms,
+            self.settings.max_capture_age_ms,
+        );
         let (fresh, photo) = self
             .db
             .write(move |c| {
@@ -325,6 +337,7 @@ impl PhotoStore {
                     facts: &facts,
                     uploaded_by: &user,
                     received_at: received,
+                    max_clock_skew_ms: skew,
                 };
                 let fresh = record_arrival(c, &org, &sha, &r)?;
                 add_uploader(c, &org, &sha, &user)?;
@@ -345,6 +358,10 @@ impl PhotoStore {
                     uploads::complete(c, id, token, received)?;
                 }
                 let photo = find(c, &org, &sha)?.ok_or(StorageError::NotFound)?;
+                if fresh {
+                    // Links made while the photo was pending are judged now.
+                    super::evidence::judge_links(c, &photo, &user, received, max_age)?;
+                }
                 Ok((fresh, photo))
             })
             .await?;

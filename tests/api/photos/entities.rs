@@ -35,7 +35,7 @@ async fn hazard_photos_link_through_the_workflow_and_complete_on_arrival(
         .await;
     assert_eq!(
         detail["photos"],
-        json!([{"sha256": before_id, "role": "before", "status": "pending"}])
+        json!([{"sha256": before_id, "role": "before", "status": "pending", "flags": []}])
     );
     // The bytes arrive: the link completes.
     assert!(app

@@ -3,6 +3,8 @@
 
 mod access;
 mod entities;
+mod evidence;
+mod exif;
 mod resumable;
 mod simple;
 

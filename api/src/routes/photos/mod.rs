@@ -33,17 +33,30 @@ fn read_id(raw: &str) -> Result<String, ApiError> {
     photos::parse_sha256(raw).ok_or_else(ApiError::not_found)
 }
 
-/// The public JSON of a photo.
+/// The public JSON of a photo. `captured_at` is the capture time the server accepts;
+/// `captured_at_claimed` what the camera wrote (with its offset when it recorded one). They
+/// differ when the claim was in the future: then `captured_at` is the receipt time and
+/// `flags` holds `capture_time_in_future`.
 pub fn photo_json(p: &Photo) -> Value {
     let base = format!("/v1/photos/{}", p.sha256);
-    let captured_at = match (&p.captured_local, p.captured_offset_minutes) {
+    let claimed = match (&p.captured_local, p.captured_offset_minutes) {
         (Some(local), Some(m)) => Some(format!(
             "{local}{}{:02}:{:02}",
             if m < 0 { '-' } else { '+' },
             m.abs() / 60,
             m.abs() % 60
         )),
+        (Some(local), None) => Some(local.clone()),
         _ => None,
+    };
+    let flags = photos::evidence::decode(&p.flags);
+    let clamped = flags.iter().any(|f| f["code"] == "capture_time_in_future");
+    let captured_at = if clamped {
+        p.captured_at.map(rfc3339)
+    } else if p.captured_offset_minutes.is_some() {
+        claimed.clone()
+    } else {
+        None
     };
     let ready = p.status() == hazardloop_sync::photo::PhotoStatus::Ready;
     json!({
@@ -55,6 +68,7 @@ pub fn photo_json(p: &Photo) -> Value {
         "width": p.width,
         "height": p.height,
         "captured_at": captured_at,
+        "captured_at_claimed": claimed,
         "captured_local": p.captured_local,
         "gps": match (p.gps_lat, p.gps_lon) {
             (Some(lat), Some(lon)) => json!({"lat": lat, "lon": lon}),
@@ -65,6 +79,7 @@ pub fn photo_json(p: &Photo) -> Value {
         "original_url": base,
         "thumbnail_url": ready.then(|| format!("{base}/thumbnail")),
         "display_url": ready.then(|| format!("{base}/display")),
+        "flags": flags,
     })
 }
 
@@ -75,6 +90,7 @@ fn link_json(l: &PhotoLink) -> Value {
         "site_id": l.site_id,
         "role": l.role,
         "created_at": rfc3339(l.created_at),
+        "flags": photos::evidence::decode(&l.flags),
     })
 }
 
