@@ -29,6 +29,7 @@ pub mod mutation;
 pub mod photo;
 pub mod refusal;
 pub mod role;
+pub mod search;
 pub mod timestamp;
 pub mod workflow;
 

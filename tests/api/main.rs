@@ -16,6 +16,7 @@ mod integration;
 mod jobs;
 mod openapi;
 mod photos;
+mod search;
 mod sync;
 mod users_sites;
 mod webhooks;
