@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use hazardloop_api::{bootstrap, telemetry, Application, Config};
-use hazardloop_storage::{migrate, users, Db, DbSettings};
+use hazardloop_storage::{migrate, users, Db};
 use hazardloop_sync::Role;
 
 #[derive(Parser)]
@@ -107,14 +107,8 @@ enum SiteAction {
 }
 
 fn open_db(config: &Config) -> Result<Db> {
-    let db = Db::connect(
-        &config.database_url(),
-        &DbSettings {
-            max_connections: config.db_max_connections,
-            ..DbSettings::default()
-        },
-    )
-    .map_err(|e| anyhow!("{e}"))?;
+    let db =
+        Db::connect(&config.database_url(), &config.db_settings()).map_err(|e| anyhow!("{e}"))?;
     migrate::run_pending(&db).map_err(|e| anyhow!("{e}"))?;
     Ok(db)
 }
@@ -164,7 +158,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve => serve(config),
         Command::Migrate => {
-            let db = Db::connect(&config.database_url(), &DbSettings::default())
+            let db = Db::connect(&config.database_url(), &config.db_settings())
                 .map_err(|e| anyhow!("{e}"))?;
             let applied = migrate::run_pending(&db).map_err(|e| anyhow!("{e}"))?;
             println!("{} migration(s) applied", applied.len());

@@ -15,6 +15,7 @@ mod inspections;
 mod integration;
 mod jobs;
 mod openapi;
+mod outage;
 mod photos;
 mod search;
 mod sync;
