@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use hazardloop_api::{bootstrap, telemetry, Application, Config};
-use hazardloop_storage::{migrate, users, Db, DbSettings};
+use hazardloop_storage::{migrate, users, Db};
 use hazardloop_sync::Role;
 
 #[derive(Parser)]
@@ -53,8 +53,21 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditAction {
-    /// Walk every organisation's hash chain and name the first broken link (exit code 1).
-    Verify,
+    /// Walk every organisation's hash chain, compare its end with the head the server recorded,
+    /// and name the first broken link or the missing events (exit code 1).
+    Verify {
+        /// Also prove the chain still holds the checkpoints in this file (one JSON object a
+        /// line, as `audit checkpoint` prints them).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print a signed checkpoint of the chain's head (one JSON line per organisation) to keep
+    /// outside the database; refused for a chain that does not hold.
+    Checkpoint {
+        /// Organisation name or id. Default: every organisation.
+        #[arg(long)]
+        org: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,14 +130,8 @@ enum SiteAction {
 }
 
 fn open_db(config: &Config) -> Result<Db> {
-    let db = Db::connect(
-        &config.database_url(),
-        &DbSettings {
-            max_connections: config.db_max_connections,
-            ..DbSettings::default()
-        },
-    )
-    .map_err(|e| anyhow!("{e}"))?;
+    let db =
+        Db::connect(&config.database_url(), &config.db_settings()).map_err(|e| anyhow!("{e}"))?;
     migrate::run_pending(&db).map_err(|e| anyhow!("{e}"))?;
     Ok(db)
 }
@@ -174,7 +181,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve => serve(config),
         Command::Migrate => {
-            let db = Db::connect(&config.database_url(), &DbSettings::default())
+            let db = Db::connect(&config.database_url(), &config.db_settings())
                 .map_err(|e| anyhow!("{e}"))?;
             let applied = migrate::run_pending(&db).map_err(|e| anyhow!("{e}"))?;
             println!("{} migration(s) applied", applied.len());
@@ -212,8 +219,11 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Audit {
-            action: AuditAction::Verify,
-        } => audit_verify(&config),
+            action: AuditAction::Verify { checkpoint },
+        } => audit_verify(&config, checkpoint.as_deref()),
+        Command::Audit {
+            action: AuditAction::Checkpoint { org },
+        } => audit_checkpoint(&config, org.as_deref()),
         Command::Seed {
             action: SeedAction::Demo { org },
         } => {
@@ -253,29 +263,77 @@ fn main() -> Result<()> {
     }
 }
 
-fn audit_verify(config: &Config) -> Result<()> {
-    use hazardloop_storage::change::{verify_chain, ChainReport};
+fn audit_verify(config: &Config, checkpoints: Option<&std::path::Path>) -> Result<()> {
+    use hazardloop_api::audit_checkpoint as checkpoint;
+    use hazardloop_storage::change::verify_chain;
+    // Read the checkpoints and the key first: a bad file or a missing key fails before the walk.
+    let checkpoints = match checkpoints {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let key = checkpoint::key(config).map_err(|e| anyhow!(e))?;
+            Some((key, text))
+        }
+        None => None,
+    };
     let db = open_db(config)?;
     let orgs = db
         .read_blocking(hazardloop_storage::orgs::list)
         .map_err(|e| anyhow!("{e}"))?;
     let mut broken = false;
     for org in orgs {
-        match db
+        let report = db
             .read_blocking(|c| verify_chain(c, &org.id))
-            .map_err(|e| anyhow!("{e}"))?
-        {
-            ChainReport::Intact(n) => {
-                println!("{} ({}): {n} audit records, chain intact", org.name, org.id)
+            .map_err(|e| anyhow!("{e}"))?;
+        broken |= !report.is_intact();
+        println!("{} ({}): {report}", org.name, org.id);
+    }
+    if let Some((key, text)) = checkpoints {
+        let mut seen = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            seen += 1;
+            match checkpoint::parse(line).and_then(|cp| {
+                checkpoint::check(&db, &key, &cp).map(|head| (cp, head))
+            }) {
+                Ok((cp, head)) => println!(
+                    "checkpoint {} ({}) at event {}: holds (the chain is intact up to event {head})",
+                    cp.org_name, cp.org_id, cp.seq
+                ),
+                Err(why) => {
+                    broken = true;
+                    println!("checkpoint {seen} FAILED: {why}");
+                }
             }
-            ChainReport::Broken(link) => {
-                broken = true;
-                println!("{} ({}): {link}", org.name, org.id);
-            }
+        }
+        if seen == 0 {
+            bail!("the checkpoint file holds no checkpoint");
         }
     }
     if broken {
         bail!("the audit trail has been altered");
+    }
+    Ok(())
+}
+
+fn audit_checkpoint(config: &Config, org: Option<&str>) -> Result<()> {
+    use hazardloop_api::audit_checkpoint as checkpoint;
+    let key = checkpoint::key(config).map_err(|e| anyhow!(e))?;
+    let db = open_db(config)?;
+    let orgs: Vec<_> = db
+        .read_blocking(hazardloop_storage::orgs::list)
+        .map_err(|e| anyhow!("{e}"))?
+        .into_iter()
+        .filter(|o| match org {
+            Some(want) => o.name == want || o.id == want,
+            None => true,
+        })
+        .collect();
+    if orgs.is_empty() {
+        bail!("no organisation {}", org.unwrap_or_default());
+    }
+    for o in orgs {
+        let cp = checkpoint::issue(&db, &key, &o.id).map_err(|e| anyhow!(e))?;
+        println!("{}", serde_json::to_string(&cp)?);
     }
     Ok(())
 }

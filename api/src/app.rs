@@ -11,7 +11,7 @@ use actix_web::middleware::{from_fn, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use hazardloop_storage::blob::BlobStore;
 use hazardloop_storage::photos::{PhotoStore, Renderers};
-use hazardloop_storage::{Db, DbSettings};
+use hazardloop_storage::Db;
 use tokio::sync::Notify;
 
 use crate::auth::JwtKeys;
@@ -49,14 +49,7 @@ impl Application {
     /// Connects to the database, runs pending migrations, loads keys and binds the port.
     pub fn build(config: Config) -> Result<Application, String> {
         let url = config.database_url();
-        let db = Db::connect(
-            &url,
-            &DbSettings {
-                max_connections: config.db_max_connections,
-                ..DbSettings::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
+        let db = Db::connect(&url, &config.db_settings()).map_err(|e| e.to_string())?;
         hazardloop_storage::migrate::run_pending(&db).map_err(|e| e.to_string())?;
         Application::build_with_db(config, db)
     }

@@ -42,6 +42,10 @@ pub struct Config {
     pub max_json_bytes: usize,
     /// Database connections per node.
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection before answering 503 (ms). Short,
+    /// so that while the database is unreachable clients and load balancers get a quick 503
+    /// rather than a timeout.
+    pub db_acquire_timeout_ms: u64,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
     /// `text` or `json` logs.
@@ -148,6 +152,7 @@ impl Default for Config {
             login_lockout_secs: 15 * 60,
             max_json_bytes: 1024 * 1024,
             db_max_connections: 10,
+            db_acquire_timeout_ms: 2000,
             workers: 0,
             log_format: "text".into(),
             shutdown_timeout_secs: 30,
@@ -214,6 +219,7 @@ impl std::fmt::Debug for Config {
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
             .field("db_max_connections", &self.db_max_connections)
+            .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
             .field("log_format", &self.log_format)
             .field("webhook_allow_hosts", &self.webhook_allow_hosts)
             .field("webhook_concurrency", &self.webhook_concurrency)
@@ -301,6 +307,14 @@ impl Config {
             max_clock_skew_ms: self.max_clock_skew_secs.saturating_mul(1000),
             max_capture_age_ms: self.photo_max_capture_age_secs.saturating_mul(1000),
             ..PhotoSettings::default()
+        }
+    }
+
+    /// The connection pool's settings.
+    pub fn db_settings(&self) -> hazardloop_storage::DbSettings {
+        hazardloop_storage::DbSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms.max(1)),
         }
     }
 

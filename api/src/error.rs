@@ -172,7 +172,9 @@ impl From<StorageError> for ApiError {
             StorageError::Conflict(m) => ApiError::conflict("conflict", m),
             StorageError::Invalid(m) => ApiError::unprocessable("validation_failed", m),
             StorageError::Unavailable(m) => {
-                tracing::warn!(error = %m, "database unavailable");
+                // Per request at DEBUG: the pool logs an outage once at ERROR when it starts and
+                // again when it ends, and the 503s are counted in the metrics.
+                tracing::debug!(error = %m, "database unavailable");
                 ApiError::unavailable("the database is unavailable; retry shortly")
             }
             other => ApiError::internal(other.to_string()),

@@ -8,6 +8,7 @@
 //! database queue (photo renditions, the orphan and expired-upload sweeps).
 
 pub mod app;
+pub mod audit_checkpoint;
 pub mod auth;
 pub mod background;
 pub mod bootstrap;

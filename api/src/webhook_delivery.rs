@@ -423,7 +423,7 @@ pub fn worker_db(db: &Db, config: &Config) -> Db {
     }
     let settings = hazardloop_storage::DbSettings {
         max_connections: 2,
-        ..hazardloop_storage::DbSettings::default()
+        ..config.db_settings()
     };
     match Db::connect(&config.database_url(), &settings) {
         Ok(own) => own,

@@ -158,9 +158,15 @@ fn dimensions(format: Format, head: &[u8], limits: DecodeLimits) -> Result<(u32,
     };
     let (w, h) = match reader.into_dimensions() {
         Ok(d) => d,
-        Err(image::ImageError::Limits(_)) => {
-            let (w, h) = claimed_dimensions(format, head).unwrap_or((0, 0));
-            return Err(too_large(w.into(), h.into()));
+        // The decoder stops at its limits without saying what it read: read the claimed size
+        // ourselves, so the refusal names it (a bomb's size is what an operator wants to see).
+        Err(image::ImageError::Limits(e)) => {
+            return Err(match claimed_dimensions(format, head) {
+                Some((w, h)) => too_large(w.into(), h.into()),
+                None => Rejection::Corrupt(format!(
+                    "the header exceeds the decoding limits ({e}) and its size cannot be read"
+                )),
+            });
         }
         Err(e) => return Err(Rejection::Corrupt(e.to_string())),
     };
@@ -178,14 +184,95 @@ fn dimensions(format: Format, head: &[u8], limits: DecodeLimits) -> Result<(u32,
     Ok((w, h))
 }
 
-/// The size a PNG claims in its IHDR, for the message when a decoder refused it on limits.
+/// The size the header claims, for the message when a decoder refused it on limits.
 fn claimed_dimensions(format: Format, head: &[u8]) -> Option<(u32, u32)> {
-    if format != Format::Png || head.len() < 24 || &head[12..16] != b"IHDR" {
+    match format {
+        Format::Png => png_size(head),
+        Format::Jpeg => jpeg_size(head),
+        Format::Webp => webp_size(head),
+        _ => None,
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from(u16::from_be_bytes([
+        *b.get(at)?,
+        *b.get(at + 1)?,
+    ])))
+}
+
+fn le_bytes(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let bytes = b.get(at..at + n)?;
+    Some(
+        bytes
+            .iter()
+            .rev()
+            .fold(0u32, |acc, &x| (acc << 8) | u32::from(x)),
+    )
+}
+
+/// PNG: width and height open the IHDR chunk, which comes first.
+fn png_size(head: &[u8]) -> Option<(u32, u32)> {
+    if head.get(12..16)? != b"IHDR" {
         return None;
     }
-    let w = u32::from_be_bytes([head[16], head[17], head[18], head[19]]);
-    let h = u32::from_be_bytes([head[20], head[21], head[22], head[23]]);
+    let w = u32::from_be_bytes(head.get(16..20)?.try_into().ok()?);
+    let h = u32::from_be_bytes(head.get(20..24)?.try_into().ok()?);
     Some((w, h))
+}
+
+/// JPEG: the first start-of-frame segment (SOF0..SOF15 but DHT, JPG and DAC) holds the
+/// height and then the width; segments before it are skipped by their lengths.
+fn jpeg_size(head: &[u8]) -> Option<(u32, u32)> {
+    let mut at = 2;
+    loop {
+        if *head.get(at)? != 0xFF {
+            return None;
+        }
+        // Fill bytes: any number of 0xFF before the marker code.
+        while *head.get(at + 1)? == 0xFF {
+            at += 1;
+        }
+        let marker = *head.get(at + 1)?;
+        match marker {
+            0x01 | 0xD0..=0xD7 => at += 2,
+            0xD9 | 0xDA => return None,
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                // FF Cn, length (2), precision (1), height (2), width (2).
+                return Some((be16(head, at + 7)?, be16(head, at + 5)?));
+            }
+            _ => at += 2 + usize::try_from(be16(head, at + 2)?).ok()?,
+        }
+    }
+}
+
+/// WebP: the first chunk after `RIFF....WEBP` is `VP8 ` (lossy: 14-bit sizes after the start
+/// code), `VP8L` (lossless: 14-bit sizes minus one after the signature byte) or `VP8X`
+/// (extended: 24-bit canvas sizes minus one).
+fn webp_size(head: &[u8]) -> Option<(u32, u32)> {
+    if head.get(0..4)? != b"RIFF" || head.get(8..12)? != b"WEBP" {
+        return None;
+    }
+    match head.get(12..16)? {
+        b"VP8 " => {
+            if head.get(23..26)? != [0x9D, 0x01, 0x2A] {
+                return None;
+            }
+            Some((
+                le_bytes(head, 26, 2)? & 0x3FFF,
+                le_bytes(head, 28, 2)? & 0x3FFF,
+            ))
+        }
+        b"VP8L" => {
+            if *head.get(20)? != 0x2F {
+                return None;
+            }
+            let bits = le_bytes(head, 21, 4)?;
+            Some(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
+        }
+        b"VP8X" => Some((le_bytes(head, 24, 3)? + 1, le_bytes(head, 27, 3)? + 1)),
+        _ => None,
+    }
 }
 
 /// EXIF from the head, tolerating the small defects real cameras write (a stray next-IFD
@@ -337,5 +424,53 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod claimed_size {
+    use super::*;
+
+    #[test]
+    fn jpeg_size_skips_segments_and_fill_bytes_to_the_frame() {
+        let mut jpeg = vec![
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0xAA, 0xBB, 0xFF, 0xFF, 0xC2,
+        ];
+        jpeg.extend([0x00, 0x11, 0x08, 0xC3, 0x50, 0xEA, 0x60, 0x03]);
+        assert_eq!(jpeg_size(&jpeg), Some((60_000, 50_000)));
+        // DHT (C4) is not a frame; a scan before any frame means no size.
+        assert_eq!(
+            jpeg_size(&[0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x02, 0xFF, 0xDA]),
+            None
+        );
+        assert_eq!(jpeg_size(&[0xFF, 0xD8, 0xFF]), None);
+    }
+
+    fn riff(chunk: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut b = b"RIFF\0\0\0\0WEBP".to_vec();
+        b.extend(chunk);
+        b.extend(u32::try_from(data.len()).unwrap().to_le_bytes());
+        b.extend(data);
+        b
+    }
+
+    #[test]
+    fn webp_size_reads_lossy_lossless_and_extended_headers() {
+        let lossy = riff(
+            b"VP8 ",
+            &[0, 0, 0, 0x9D, 0x01, 0x2A, 0xFF, 0x3F, 0x10, 0x27],
+        );
+        assert_eq!(webp_size(&lossy), Some((16_383, 10_000)));
+        // Lossless: 14 bits each of width-1 and height-1.
+        let bits: u32 = (12_000 - 1) | ((9_000 - 1) << 14);
+        let mut data = vec![0x2F];
+        data.extend(bits.to_le_bytes());
+        assert_eq!(webp_size(&riff(b"VP8L", &data)), Some((12_000, 9_000)));
+        // Extended: 24-bit canvas width-1 and height-1 after four flag bytes.
+        let mut data = vec![0, 0, 0, 0];
+        data.extend(&(100_000u32 - 1).to_le_bytes()[..3]);
+        data.extend(&(70_000u32 - 1).to_le_bytes()[..3]);
+        assert_eq!(webp_size(&riff(b"VP8X", &data)), Some((100_000, 70_000)));
+        assert_eq!(webp_size(b"RIFF\0\0\0\0WAVE"), None);
     }
 }

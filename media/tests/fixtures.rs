@@ -102,3 +102,69 @@ fn renditions_of_a_phone_photo_carry_no_exif() {
     .expect("render");
     assert_eq!((r[0].width, r[0].height), (1600, 1200));
 }
+
+fn judge_with(
+    bytes: &[u8],
+    limits: DecodeLimits,
+) -> Result<hazardloop_media::ImageFacts, Rejection> {
+    let mut s = Structure::new();
+    s.feed(bytes);
+    inspect(&s.verdict(), bytes, limits)
+}
+
+fn claimed(result: Result<hazardloop_media::ImageFacts, Rejection>) -> (u64, u64) {
+    match result {
+        Err(Rejection::TooLarge { width, height, .. }) => (width, height),
+        other => panic!("expected image_too_large, got {other:?}"),
+    }
+}
+
+/// Rewrites the size in a JPEG's first start-of-frame segment.
+fn jpeg_claiming(mut bytes: Vec<u8>, w: u16, h: u16) -> Vec<u8> {
+    let mut at = 2;
+    loop {
+        let marker = bytes[at + 1];
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            bytes[at + 5..at + 7].copy_from_slice(&h.to_be_bytes());
+            bytes[at + 7..at + 9].copy_from_slice(&w.to_be_bytes());
+            return bytes;
+        }
+        at += 2 + usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+    }
+}
+
+/// Each format refused on the decoder's limits names the size its header claims (it once
+/// said "0x0" for everything but PNG).
+#[test]
+fn a_refusal_names_the_size_the_header_claims_in_every_format() {
+    let small = DecodeLimits {
+        max_width: 100,
+        max_height: 100,
+        ..DecodeLimits::default()
+    };
+    for (name, size) in [
+        ("hazard-before.jpg", (1600, 1200)),
+        ("diagram.png", {
+            let f = judge("diagram.png").expect("diagram.png");
+            (u64::from(f.width), u64::from(f.height))
+        }),
+        ("photo.webp", {
+            let f = judge("photo.webp").expect("photo.webp");
+            (u64::from(f.width), u64::from(f.height))
+        }),
+    ] {
+        let bytes = fixture(name);
+        assert_eq!(claimed(judge_with(&bytes, small)), size, "{name}");
+        let message = judge_with(&bytes, small).unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("claims {}x{} pixels", size.0, size.1)),
+            "{name}: {message}"
+        );
+    }
+    // A JPEG bomb: a real photo whose header claims 60000x50000.
+    let bomb = jpeg_claiming(fixture("hazard-before.jpg"), 60_000, 50_000);
+    assert_eq!(
+        claimed(judge_with(&bomb, DecodeLimits::default())),
+        (60_000, 50_000)
+    );
+}

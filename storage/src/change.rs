@@ -394,25 +394,134 @@ pub fn events_of(
         .load(conn)?)
 }
 
+/// The head the server recorded for an organisation's chain (its clock row): the last audit
+/// sequence handed out and that event's hash. It is written in the same transaction as the
+/// events, so a chain that ends before it lost its newest events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedHead {
+    /// The last sequence number (0 before the first event).
+    pub seq: i64,
+    /// The hash of that event ([`hazardloop_sync::GENESIS_HASH`] before the first).
+    pub hash: String,
+}
+
+/// The head recorded in an organisation's clock row.
+pub fn recorded_head(conn: &mut DbConn, org_id: &str) -> Result<RecordedHead, StorageError> {
+    let (seq, hash): (i64, String) = org_clocks::table
+        .find(org_id)
+        .select((org_clocks::audit_seq, org_clocks::audit_head))
+        .first(conn)?;
+    Ok(RecordedHead { seq, hash })
+}
+
+/// The stored hash of one event of the chain, if the event exists.
+pub fn hash_at(conn: &mut DbConn, org_id: &str, seq: i64) -> Result<Option<String>, StorageError> {
+    Ok(audit_events::table
+        .filter(audit_events::org_id.eq(org_id))
+        .filter(audit_events::seq.eq(seq))
+        .select(audit_events::hash)
+        .first(conn)
+        .optional()?)
+}
+
 /// The result of walking one organisation's chain.
 #[derive(Debug)]
 pub enum ChainReport {
-    /// Every link holds; the number of records checked.
+    /// Every link holds and the chain ends at the recorded head; the number of records checked.
     Intact(u64),
     /// The first broken link.
     Broken(hazardloop_sync::BrokenLink),
+    /// Every link holds, but the chain ends before the recorded head: its newest events were
+    /// deleted.
+    Truncated {
+        /// The last event still stored (0: none).
+        last_seq: i64,
+        /// The head the server recorded.
+        recorded: RecordedHead,
+    },
+    /// The chain ends at the recorded sequence, but not with the recorded hash.
+    HeadMismatch {
+        /// The last event's stored hash.
+        hash: String,
+        /// The head the server recorded.
+        recorded: RecordedHead,
+    },
+    /// Events are stored past the recorded head (inserted behind the server's back).
+    PastHead {
+        /// The highest sequence stored.
+        max_seq: i64,
+        /// The head the server recorded.
+        recorded: RecordedHead,
+    },
 }
 
-/// Walks an organisation's whole audit chain in pages of 1,000, so memory stays flat.
+impl std::fmt::Display for ChainReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainReport::Intact(n) => write!(f, "{n} audit records, chain intact"),
+            ChainReport::Broken(link) => write!(f, "{link}"),
+            ChainReport::Truncated { last_seq, recorded } => {
+                let missing = if last_seq + 1 == recorded.seq {
+                    format!("event {} missing", recorded.seq)
+                } else {
+                    format!("events {}..{} missing", last_seq + 1, recorded.seq)
+                };
+                write!(
+                    f,
+                    "audit chain truncated: {missing}: the chain ends at {last_seq} but the \
+                     recorded head is {} (hash {})",
+                    recorded.seq, recorded.hash
+                )
+            }
+            ChainReport::HeadMismatch { hash, recorded } => write!(
+                f,
+                "audit chain replaced at its end: event {} has hash {hash} but the recorded \
+                 head is {}",
+                recorded.seq, recorded.hash
+            ),
+            ChainReport::PastHead { max_seq, recorded } => write!(
+                f,
+                "audit chain extended behind the server's back: events {}..{max_seq} are \
+                 stored past the recorded head {} (hash {})",
+                recorded.seq + 1,
+                recorded.seq,
+                recorded.hash
+            ),
+        }
+    }
+}
+
+impl ChainReport {
+    /// True when the chain holds and ends at the recorded head.
+    pub fn is_intact(&self) -> bool {
+        matches!(self, ChainReport::Intact(_))
+    }
+}
+
+/// Walks an organisation's whole audit chain in pages of 1,000, so memory stays flat, and
+/// compares its end with the head the server recorded.
 pub fn verify_chain(conn: &mut DbConn, org_id: &str) -> Result<ChainReport, StorageError> {
+    verify_chain_to_head(conn, org_id).map(|(report, _)| report)
+}
+
+/// [`verify_chain`], also returning the recorded head the chain was compared with. The head is
+/// read first and the walk stops at it, so events committed meanwhile neither break nor extend
+/// the check (events and head are written in one transaction).
+pub fn verify_chain_to_head(
+    conn: &mut DbConn,
+    org_id: &str,
+) -> Result<(ChainReport, RecordedHead), StorageError> {
+    let recorded = recorded_head(conn, org_id)?;
     let mut buffered: std::collections::VecDeque<(AuditRecord, String)> = Default::default();
     let mut after = 0i64;
+    let mut last: Option<(i64, String)> = None;
     let mut failure: Option<StorageError> = None;
     let records = std::iter::from_fn(|| {
         if buffered.is_empty() && failure.is_none() {
             let page: Result<Vec<AuditRow>, diesel::result::Error> = audit_events::table
                 .filter(audit_events::org_id.eq(org_id))
                 .filter(audit_events::seq.gt(after))
+                .filter(audit_events::seq.le(recorded.seq))
                 .order(audit_events::seq.asc())
                 .limit(1000)
                 .select(AuditRow::as_select())
@@ -436,16 +545,58 @@ pub fn verify_chain(conn: &mut DbConn, org_id: &str) -> Result<ChainReport, Stor
                 Err(e) => failure = Some(e.into()),
             }
         }
-        buffered.pop_front()
+        let next = buffered.pop_front();
+        if let Some((record, hash)) = &next {
+            last = Some((record.seq, hash.clone()));
+        }
+        next
     });
     let outcome = audit::verify_chain(records);
     if let Some(e) = failure {
         return Err(e);
     }
-    match outcome {
-        Ok(n) => Ok(ChainReport::Intact(n)),
-        Err(broken) => Ok(ChainReport::Broken(broken)),
+    let n = match outcome {
+        Ok(n) => n,
+        Err(broken) => return Ok((ChainReport::Broken(broken), recorded)),
+    };
+    let (last_seq, last_hash) =
+        last.unwrap_or_else(|| (0, hazardloop_sync::GENESIS_HASH.to_string()));
+    if last_seq < recorded.seq {
+        return Ok((
+            ChainReport::Truncated {
+                last_seq,
+                recorded: recorded.clone(),
+            },
+            recorded,
+        ));
     }
+    if last_hash != recorded.hash {
+        return Ok((
+            ChainReport::HeadMismatch {
+                hash: last_hash,
+                recorded: recorded.clone(),
+            },
+            recorded,
+        ));
+    }
+    // Rows past the head. The highest stored sequence is read before the head is read again:
+    // every row seen was committed with a head at least as high, so only rows inserted behind
+    // the server's back can stand above it.
+    let max_seq: Option<i64> = audit_events::table
+        .filter(audit_events::org_id.eq(org_id))
+        .select(diesel::dsl::max(audit_events::seq))
+        .first(conn)?;
+    let now = recorded_head(conn, org_id)?;
+    if let Some(max_seq) = max_seq.filter(|m| *m > now.seq) {
+        return Ok((
+            ChainReport::PastHead {
+                max_seq,
+                recorded: now,
+            },
+            recorded,
+        ));
+    }
+    Ok((ChainReport::Intact(n), recorded))
 }
 
 /// Which events a feed reader gets.

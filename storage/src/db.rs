@@ -13,6 +13,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::{PgConnection, SqliteConnection};
 
+use crate::reachability::{Reachability, Transition};
 use crate::StorageError;
 
 /// One connection to whichever backend the URL selected.
@@ -114,14 +115,34 @@ pub fn establish(url: &str) -> Result<DbConn, StorageError> {
 
 struct Manager {
     url: String,
+    reachability: Arc<Reachability>,
 }
 
 impl r2d2::ManageConnection for Manager {
     type Connection = DbConn;
     type Error = StorageError;
 
+    /// Opens a connection, logging an outage once: at ERROR when the first attempt fails, at
+    /// WARN when the first attempt after it succeeds (r2d2's own handler, which logs every
+    /// failed attempt, is switched off).
     fn connect(&self) -> Result<DbConn, StorageError> {
-        establish(&self.url)
+        let outcome = establish(&self.url);
+        match &outcome {
+            Ok(_) => {
+                if self.reachability.succeeded() == Transition::Recovered {
+                    tracing::warn!("the database answers again");
+                }
+            }
+            Err(e) => {
+                if self.reachability.failed() == Transition::Lost {
+                    tracing::error!(
+                        error = %e,
+                        "the database is unreachable; requests answer 503 until it is back"
+                    );
+                }
+            }
+        }
+        outcome
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), StorageError> {
@@ -146,7 +167,7 @@ impl Default for DbSettings {
     fn default() -> Self {
         DbSettings {
             max_connections: 10,
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -182,8 +203,10 @@ impl Db {
             // report).
             .min_idle(Some(0))
             .connection_timeout(settings.acquire_timeout)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(Manager {
                 url: url.to_string(),
+                reachability: Arc::default(),
             })
             .map_err(|e| StorageError::Unavailable(e.to_string()))?;
         Ok(Db {
@@ -255,11 +278,16 @@ impl Db {
         f(&mut conn)
     }
 
-    /// True when a trivial query succeeds (readiness).
-    pub async fn ping(&self) -> bool {
-        self.read(|c| c.batch_execute("SELECT 1").map_err(StorageError::from))
-            .await
-            .is_ok()
+    /// True when a connection comes within `wait` and a trivial query succeeds on it: a
+    /// readiness probe answers sooner than a request would wait for a connection.
+    pub async fn ping_within(&self, wait: Duration) -> bool {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            pool.get_timeout(wait)
+                .is_ok_and(|mut c| c.batch_execute("SELECT 1").is_ok())
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 

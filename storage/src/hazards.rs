@@ -1,6 +1,7 @@
 //! Hazard rows: loading, the workflow facts they carry, the public view, and list queries.
 
 use diesel::prelude::*;
+use hazardloop_sync::search;
 use hazardloop_sync::timestamp::format_rfc3339_ms;
 use hazardloop_sync::{FiveImplementations, Grade, HazardFacts, HazardState};
 use serde::Serialize;
@@ -93,6 +94,15 @@ impl Hazard {
         open && self.deadline.is_some_and(|d| now > d)
     }
 
+    /// What `q=` searches: title, description and location, folded (see `sync::search`). The
+    /// write path stores it beside the row in the same statement.
+    pub fn search_text(&self) -> String {
+        search::fold(&format!(
+            "{}\n{}\n{}",
+            self.title, self.description, self.location
+        ))
+    }
+
     /// The ETag of this version.
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.version)
@@ -178,6 +188,28 @@ pub struct HazardView {
     pub updated_at: String,
     /// Why the report is not taken at face value (`outside_site_radius`); empty when it is.
     pub flags: Vec<Value>,
+}
+
+/// Fills `search_text` of rows written before the column existed (or by an older node), a
+/// page at a time; returns how many rows were filled.
+pub fn fill_search_text(conn: &mut DbConn) -> Result<usize, StorageError> {
+    let mut filled = 0;
+    loop {
+        let page: Vec<Hazard> = hazards::table
+            .filter(hazards::search_text.is_null())
+            .select(Hazard::as_select())
+            .limit(500)
+            .load(conn)?;
+        if page.is_empty() {
+            return Ok(filled);
+        }
+        for h in &page {
+            diesel::update(hazards::table.find(&h.id))
+                .set(hazards::search_text.eq(h.search_text()))
+                .execute(conn)?;
+        }
+        filled += page.len();
+    }
 }
 
 /// Loads a hazard of the organisation.
@@ -285,12 +317,11 @@ pub fn list(
         q = q.filter(hazards::updated_at.ge(t));
     }
     if let Some(text) = &f.text {
-        let pattern = format!("%{}%", text.replace(['%', '_'], ""));
+        use diesel::expression_methods::EscapeExpressionMethods;
         q = q.filter(
-            hazards::title
-                .like(pattern.clone())
-                .or(hazards::description.like(pattern.clone()))
-                .or(hazards::location.like(pattern)),
+            hazards::search_text
+                .like(search::contains_pattern(text))
+                .escape(search::LIKE_ESCAPE),
         );
     }
     if let Some(after) = after {

@@ -32,6 +32,7 @@ pub mod overdue;
 pub mod photos;
 pub mod pull;
 pub mod push;
+pub mod reachability;
 pub mod schema;
 pub mod sites;
 pub mod stats;

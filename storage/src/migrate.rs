@@ -11,12 +11,18 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("../migrations/postgres")
 /// Applies every pending migration; returns the versions applied now.
 pub fn run_pending(db: &Db) -> Result<Vec<String>, StorageError> {
     db.read_blocking(|conn| {
-        let applied = match conn {
+        let applied: Vec<String> = match conn {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE),
             DbConn::Pg(c) => c.run_pending_migrations(POSTGRES),
         }
-        .map_err(|e| StorageError::Migration(e.to_string()))?;
-        Ok(applied.into_iter().map(|v| v.to_string()).collect())
+        .map_err(|e| StorageError::Migration(e.to_string()))?
+        .into_iter()
+        .map(|v| v.to_string())
+        .collect();
+        // Search text is folded in Rust (the same on both backends), so rows written before
+        // the column existed are filled here rather than in SQL.
+        crate::hazards::fill_search_text(conn)?;
+        Ok(applied)
     })
 }
 

@@ -169,6 +169,7 @@ diesel::table! {
         field_clocks -> Text,
         version -> BigInt,
         updated_at -> BigInt,
+        search_text -> Nullable<Text>,
         flags -> Text,
     }
 }

@@ -31,6 +31,7 @@ pub mod mutation;
 pub mod photo;
 pub mod refusal;
 pub mod role;
+pub mod search;
 pub mod timestamp;
 pub mod workflow;
 

@@ -134,15 +134,15 @@ pub async fn spawn_app_on(
             .clone()
             .unwrap_or_else(|| config.data_dir.join("blobs")),
     };
+    // The configuration as adjusted: a test may point the server at another address of the
+    // same database (a proxy it controls) or change the pool's timeout.
+    let url = config.database_url();
+    let settings = DbSettings {
+        max_connections: 4,
+        ..config.db_settings()
+    };
     let (db, config) = tokio::task::spawn_blocking(move || {
-        let db = Db::connect(
-            &url,
-            &DbSettings {
-                max_connections: 4,
-                ..DbSettings::default()
-            },
-        )
-        .expect("connect");
+        let db = Db::connect(&url, &settings).expect("connect");
         migrate::run_pending(&db).expect("migrate");
         bootstrap::add_user(
             &db,

@@ -148,6 +148,27 @@ impl JwtKeys {
     }
 }
 
+/// The server's signing secret as it stands, without creating one: the configured secret or the
+/// key file a server created in the data folder. For commands that must sign with the key the
+/// server uses (a new key would sign what no server recognises).
+pub fn existing_secret(config: &Config) -> Result<Vec<u8>, String> {
+    match &config.jwt_secret {
+        Some(s) if s.len() >= 32 => Ok(s.as_bytes().to_vec()),
+        Some(_) => Err("jwt_secret must be at least 32 bytes".into()),
+        None => {
+            let path = config.data_dir.join("jwt.key");
+            if !path.exists() {
+                return Err(format!(
+                    "no signing key: {} does not exist and jwt_secret is not set (run this \
+                     with the server's data_dir or HAZARDLOOP_JWT_SECRET)",
+                    path.display()
+                ));
+            }
+            load_or_create_key(&path)
+        }
+    }
+}
+
 fn load_or_create_key(path: &Path) -> Result<Vec<u8>, String> {
     use base64::Engine;
     let engine = base64::engine::general_purpose::STANDARD;

@@ -222,11 +222,11 @@ pub(super) fn insert_reported(
     // One statement whether or not the id exists (a retried report is common offline).
     let inserted = match conn {
         DbConn::Pg(c) => diesel::insert_into(h::table)
-            .values(&*row)
+            .values((&*row, h::search_text.eq(row.search_text())))
             .on_conflict_do_nothing()
             .execute(c)?,
         DbConn::Sqlite(c) => diesel::insert_into(h::table)
-            .values(&*row)
+            .values((&*row, h::search_text.eq(row.search_text())))
             .on_conflict_do_nothing()
             .execute(c)?,
     };
@@ -344,7 +344,7 @@ fn save(conn: &mut DbConn, ctx: &mut Ctx<'_>, row: &mut Hazard) -> Result<(), St
     row.version += 1;
     row.updated_at = ctx.now;
     diesel::update(h::table.find(&row.id))
-        .set(&*row)
+        .set((&*row, h::search_text.eq(row.search_text())))
         .execute(conn)?;
     ctx.change
         .touch(conn, "hazard", &row.id, Some(&row.site_id), false)?;

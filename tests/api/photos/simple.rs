@@ -15,6 +15,7 @@ photo_suite!(
     originals_are_served_with_range_and_etag,
     the_size_limit_is_enforced,
     renditions_answer_not_ready_until_made,
+    a_refused_image_names_the_size_its_header_claims,
 );
 
 const ACCEPTED: [&str; 6] = [
@@ -331,4 +332,62 @@ async fn renditions_answer_not_ready_until_made(backend: Backend, blobs: Blobs) 
         .unwrap();
     assert_eq!(meta["status"], "stored");
     assert!(meta["thumbnail_url"].is_null());
+}
+
+/// Rewrites the size in a JPEG's first start-of-frame segment (a crafted bomb).
+fn jpeg_claiming(mut bytes: Vec<u8>, w: u16, h: u16) -> Vec<u8> {
+    let mut at = 2;
+    loop {
+        let marker = bytes[at + 1];
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            bytes[at + 5..at + 7].copy_from_slice(&h.to_be_bytes());
+            bytes[at + 7..at + 9].copy_from_slice(&w.to_be_bytes());
+            return bytes;
+        }
+        at += 2 + usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+    }
+}
+
+/// A refusal on size names the width and height the header claims, whatever the format (a
+/// JPEG bomb was once refused as "the image claims 0x0 pixels").
+async fn a_refused_image_names_the_size_its_header_claims(backend: Backend, blobs: Blobs) {
+    let app = photo_app(backend, blobs, |c| c.photo_max_side = 1000).await;
+    let admin = app.admin_token().await;
+    let webp = image::ImageReader::with_format(
+        std::io::Cursor::new(fixture("photo.webp")),
+        image::ImageFormat::WebP,
+    )
+    .into_dimensions()
+    .expect("photo.webp");
+    for (bytes, (w, h)) in [
+        (
+            jpeg_claiming(fixture("hazard-before.jpg"), 60_000, 50_000),
+            (60_000, 50_000),
+        ),
+        (fixture("hazard-before.jpg"), (1600, 1200)),
+        (fixture("bomb-100k-square.png"), (100_000, 100_000)),
+        (fixture("photo.webp"), webp),
+    ] {
+        let id = sha(&bytes);
+        let body = assert_problem(
+            app.put_photo(&admin, &id, bytes).await,
+            422,
+            "image_too_large",
+        )
+        .await;
+        assert_eq!(
+            (body["width"].as_u64(), body["height"].as_u64()),
+            (Some(u64::from(w)), Some(u64::from(h))),
+            "{body}"
+        );
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(&format!("claims {w}x{h} pixels")),
+            "{detail}"
+        );
+    }
+    assert!(
+        app.stored_files("orgs").is_empty(),
+        "a refused photo was stored"
+    );
 }

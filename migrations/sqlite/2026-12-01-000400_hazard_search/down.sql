@@ -1,0 +1,1 @@
+ALTER TABLE hazards DROP COLUMN search_text;
