@@ -182,6 +182,17 @@ impl Ctx<'_> {
         self.change
             .role_at(conn, &self.caller.user_id, self.caller.is_admin, site)
     }
+
+    /// What the caller may read (decided once per transaction). A mutation asks this *before*
+    /// it looks its entity up, and answers an entity the caller may not read exactly as an id
+    /// that does not exist: `not_found`, no current state, no other check first.
+    pub fn visibility(
+        &mut self,
+        conn: &mut DbConn,
+    ) -> Result<crate::access::Visibility, StorageError> {
+        self.change
+            .visibility(conn, &self.caller.user_id, self.caller.is_admin)
+    }
 }
 
 /// Organisation settings (JSON in `organisations.settings`).
@@ -388,16 +399,19 @@ pub(crate) fn time_arg(args: &Value, key: &str) -> Result<Option<i64>, Failure> 
     }
 }
 
-/// Loads a site of the caller's organisation as a rejection-aware lookup.
+/// Loads a site of the caller's organisation as a rejection-aware lookup; a site the caller may
+/// not read is answered like one that does not exist.
 pub(crate) fn site_arg(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
     args: &Value,
 ) -> Result<sites::Site, Failure> {
     let id = id_arg(args, "site_id")?;
+    let visibility = ctx.visibility(conn)?;
     match ctx.change.site(conn, &id) {
-        Ok(s) => Ok(s),
-        Err(StorageError::NotFound) => {
+        // A site the caller sees nothing of does not exist for them.
+        Ok(s) if visibility.sees(&s) => Ok(s),
+        Ok(_) | Err(StorageError::NotFound) => {
             Err(Rejection::invalid("site_id", format!("site {id} does not exist")).into())
         }
         Err(e) => Err(e.into()),
@@ -580,22 +594,19 @@ pub(crate) fn photo_link(
     let entity_id = id_arg(args, "entity_id")?;
     let role = text_arg(args, "role", 20)?.unwrap_or_else(|| "evidence".into());
     let sha = text_arg(args, "sha256", 64)?.unwrap_or_default();
-    let site_id = match entity_type.as_str() {
-        "hazard" => crate::hazards::find(conn, &ctx.caller.org_id, &entity_id)?.map(|h| h.site_id),
-        "inspection" => {
-            crate::inspections::find(conn, &ctx.caller.org_id, &entity_id)?.map(|i| i.site_id)
-        }
+    let visibility = ctx.visibility(conn)?;
+    let site = match entity_type.as_str() {
+        "hazard" => crate::hazards::find_with_site(conn, &ctx.caller.org_id, &entity_id)?
+            .map(|(_, site)| site),
+        "inspection" => crate::inspections::find_with_site(conn, &ctx.caller.org_id, &entity_id)?
+            .map(|(_, site)| site),
         _ => return Err(Rejection::invalid("entity_type", "hazard or inspection").into()),
     };
-    let Some(site_id) = site_id else {
+    // Anyone who may read the entity may link a photo to it; to anyone else it does not exist.
+    let Some(site) = site.filter(|s| visibility.sees(s)) else {
         return Err(Rejection::not_found(&entity_type, &entity_id).into());
     };
-    let site = ctx.change.site(conn, &site_id)?;
-    if ctx.role_at(conn, &site)?.is_none() {
-        return Err(
-            Rejection::forbidden("linking a photo needs a role at the entity's site").into(),
-        );
-    }
+    let site_id = site.id.clone();
     match crate::photos::link(
         conn,
         &ctx.caller.org_id,

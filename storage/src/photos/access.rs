@@ -1,12 +1,14 @@
 //! Who may read a photo: an organisation admin; anyone with a role at the site of an entity
 //! linking it; and, while nothing links it yet, whoever uploaded it. Everyone else (and every
 //! other organisation) gets `NotFound`, indistinguishable from a photo that does not exist.
+//! The links a reader is shown are only those of entities they may read themselves.
 
 use diesel::prelude::*;
 
-use super::{find, Photo};
-use crate::schema::{photo_links, photo_uploaders};
-use crate::{sites, users, DbConn, StorageError};
+use super::{find, Photo, PhotoLink};
+use crate::access::Visibility;
+use crate::schema::{photo_links, photo_uploaders, sites};
+use crate::{users, DbConn, StorageError};
 
 /// The photo if `user_id` of `org_id` may read it.
 pub fn readable(
@@ -15,18 +17,21 @@ pub fn readable(
     user_id: &str,
     sha256: &str,
 ) -> Result<Photo, StorageError> {
-    let photo = find(conn, org_id, sha256)?.ok_or(StorageError::NotFound)?;
+    // Who the caller is and what they see come first: the same work for any id.
     let user = users::get(conn, org_id, user_id)?;
-    if user.is_admin {
+    let visibility = crate::access::visibility(conn, org_id, user_id, user.is_admin)?;
+    let photo = find(conn, org_id, sha256)?.ok_or(StorageError::NotFound)?;
+    if visibility == Visibility::All {
         return Ok(photo);
     }
-    let site_ids: Vec<String> = photo_links::table
+    let paths: Vec<String> = photo_links::table
+        .inner_join(sites::table.on(sites::id.eq(photo_links::site_id)))
         .filter(photo_links::org_id.eq(org_id))
         .filter(photo_links::sha256.eq(sha256))
-        .select(photo_links::site_id)
+        .select(sites::path)
         .distinct()
         .load(conn)?;
-    if site_ids.is_empty() {
+    if paths.is_empty() {
         let uploaded: i64 = photo_uploaders::table
             .filter(photo_uploaders::org_id.eq(org_id))
             .filter(photo_uploaders::sha256.eq(sha256))
@@ -39,11 +44,32 @@ pub fn readable(
             Err(StorageError::NotFound)
         };
     }
-    for site_id in site_ids {
-        let site = sites::get(conn, org_id, &site_id)?;
-        if users::effective_role(conn, &user, &site)?.is_some() {
-            return Ok(photo);
-        }
+    if paths.iter().any(|p| visibility.sees_path(p)) {
+        return Ok(photo);
     }
     Err(StorageError::NotFound)
+}
+
+/// The links to a photo from entities the user may read (a photo shared by two sites does not
+/// tell a reader of one about the other's entities).
+pub fn visible_links(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    sha256: &str,
+) -> Result<Vec<PhotoLink>, StorageError> {
+    let visibility = crate::access::visibility(conn, org_id, user_id, is_admin)?;
+    let rows: Vec<(PhotoLink, String)> = photo_links::table
+        .inner_join(sites::table.on(sites::id.eq(photo_links::site_id)))
+        .filter(photo_links::org_id.eq(org_id))
+        .filter(photo_links::sha256.eq(sha256))
+        .order(photo_links::created_at.asc())
+        .select((PhotoLink::as_select(), sites::path))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, path)| visibility.sees_path(path))
+        .map(|(link, _)| link)
+        .collect())
 }

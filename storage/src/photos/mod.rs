@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::schema::{photo_uploaders, photos};
 use crate::{now_ms, DbConn, StorageError};
 
-pub use access::readable;
+pub use access::{readable, visible_links};
 pub use intake::{Digest, Intake};
 pub use links::{link, links, of_entity, statuses, PhotoLink};
 pub use renderers::Renderers;

@@ -240,8 +240,12 @@ pub async fn metadata(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let photo = readable(&state, &auth, &path).await?;
-    let (org, sha) = (photo.org_id.clone(), photo.sha256.clone());
-    let links = state.db.read(move |c| photos::links(c, &org, &sha)).await?;
+    let sha = photo.sha256.clone();
+    // Only the links of entities the caller may read themselves.
+    let links = state
+        .db
+        .read(move |c| photos::visible_links(c, &auth.org_id, &auth.user_id, auth.is_admin, &sha))
+        .await?;
     let mut body = photo_json(&photo);
     body["links"] = json!(links.iter().map(link_json).collect::<Vec<_>>());
     Ok(HttpResponse::Ok().json(body))
