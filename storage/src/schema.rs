@@ -370,6 +370,7 @@ diesel::table! {
         sha256 -> Text,
         role -> Text,
         created_at -> BigInt,
+        vouched -> Bool,
     }
 }
 

@@ -26,6 +26,7 @@ both_backends!(
     a_taken_id_tells_who_cannot_read_it_nothing_more,
     a_forged_or_borrowed_pull_cursor_reveals_nothing,
     photo_metadata_and_events_show_only_what_the_reader_may_read,
+    linking_another_sites_photo_by_its_id_reveals_and_grants_nothing,
 );
 
 /// Who calls.
@@ -942,12 +943,6 @@ async fn photo_metadata_and_events_show_only_what_the_reader_may_read(backend: B
             .status(),
         201
     );
-    assert_eq!(
-        app.put_photo(c.token("outsider"), &photo, bytes)
-            .await
-            .status(),
-        200
-    );
     let report = |site: &str| {
         json!({"site_id": site, "title": "Rust", "category": "unsafe_condition",
                                      "grade": "general", "photos": [photo]})
@@ -958,6 +953,13 @@ async fn photo_metadata_and_events_show_only_what_the_reader_may_read(backend: B
         .as_str()
         .unwrap()
         .to_string();
+    // Sending the same bytes proves the outsider holds them, not who sent them first or when.
+    let res = app.put_photo(c.token("outsider"), &photo, bytes).await;
+    assert_eq!(res.status(), 200);
+    let sent: Value = res.json().await.unwrap();
+    assert_eq!(sent["id"], photo.as_str());
+    assert!(sent["uploaded_by"].is_null(), "{sent}");
+    assert!(sent["received_at"].is_null(), "{sent}");
     let outside = app
         .post_ok(
             "/v1/hazards",
@@ -1028,4 +1030,98 @@ async fn photo_metadata_and_events_show_only_what_the_reader_may_read(backend: B
             "{who}: {feed}"
         );
     }
+}
+
+async fn linking_another_sites_photo_by_its_id_reveals_and_grants_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let c = crew(&app).await;
+    let bytes = noise_png(10, 11);
+    let photo = sha(&bytes);
+    assert_eq!(
+        app.put_photo(c.token("inspector"), &photo, bytes.clone())
+            .await
+            .status(),
+        201
+    );
+    let report = |site: &str, title: &str, sha: &str| {
+        json!({"site_id": site, "title": title, "category": "unsafe_condition",
+               "grade": "general", "photos": [sha]})
+    };
+    app.post_ok(
+        "/v1/hazards",
+        c.token("inspector"),
+        &report(&c.plant, "Corroded flange", &photo),
+        201,
+    )
+    .await;
+    // The outsider names the plant's photo by its id, and a photo nobody ever uploaded.
+    let never = sha(b"never uploaded");
+    let mut answers = Vec::new();
+    let mut hazards = Vec::new();
+    for sha in [&photo, &never] {
+        let h = app
+            .post_ok(
+                "/v1/hazards",
+                c.token("outsider"),
+                &report(&c.other_plant, "Mine", sha),
+                201,
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let got = app
+            .get_json(&format!("/v1/hazards/{h}"), c.token("outsider"))
+            .await;
+        let mut seen = vec![got["photos"].to_string().replace(sha.as_str(), "<sha>")];
+        for tail in ["", "/thumbnail"] {
+            let res = app
+                .get(&format!("/v1/photos/{sha}{tail}"), c.token("outsider"))
+                .await;
+            seen.push(format!("{} {}", res.status(), res.text().await.unwrap()));
+        }
+        // The metadata: the same facts (none), and the outsider's own link only.
+        let mut meta = app
+            .get_json(&format!("/v1/photos/{sha}/metadata"), c.token("outsider"))
+            .await;
+        assert_eq!(meta["links"].as_array().unwrap().len(), 1, "{meta}");
+        assert_eq!(meta["links"][0]["entity_id"], h.as_str());
+        meta["links"] = json!([]);
+        seen.push(meta.to_string().replace(sha.as_str(), "<sha>"));
+        seen.push(
+            app.head_photo(c.token("outsider"), sha)
+                .await
+                .status()
+                .to_string(),
+        );
+        answers.push(seen);
+        hazards.push(h);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0][0].contains("pending"), "{:?}", answers[0]);
+    assert!(answers[0][1].starts_with("409"), "{:?}", answers[0]);
+    // Whoever holds the bytes proves it by uploading them: then their link counts.
+    assert_eq!(
+        app.put_photo(c.token("outsider"), &photo, bytes)
+            .await
+            .status(),
+        200
+    );
+    let got = app
+        .get_json(&format!("/v1/hazards/{}", hazards[0]), c.token("outsider"))
+        .await;
+    assert_ne!(got["photos"][0]["status"], "pending", "{got}");
+    assert_eq!(
+        app.get(&format!("/v1/photos/{photo}"), c.token("outsider"))
+            .await
+            .status(),
+        200
+    );
+    // The plant's readers kept their photo throughout.
+    assert_eq!(
+        app.get(&format!("/v1/photos/{photo}"), c.token("supervisor"))
+            .await
+            .status(),
+        200
+    );
 }

@@ -535,23 +535,21 @@ pub fn run_group_once(
 /// arrive). A malformed photo id is a rejection naming `field`.
 pub(crate) fn link_photos(
     conn: &mut DbConn,
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx<'_>,
     entity: (&str, &str, &str),
     shas: &[String],
     role: &str,
     field: &str,
 ) -> Result<(), Failure> {
-    let (entity_type, entity_id, site_id) = entity;
+    let visibility = ctx
+        .change
+        .visibility(conn, &ctx.caller.user_id, ctx.caller.is_admin)?;
+    let by = crate::photos::LinkedBy::Caller {
+        user_id: &ctx.caller.user_id,
+        visibility: &visibility,
+    };
     for sha in shas {
-        match crate::photos::link(
-            conn,
-            &ctx.caller.org_id,
-            entity_type,
-            entity_id,
-            site_id,
-            sha,
-            role,
-        ) {
+        match crate::photos::link_by(conn, &ctx.caller.org_id, entity, sha, role, by) {
             Ok(_) => {}
             Err(StorageError::Invalid(m)) => return Err(Rejection::invalid(field, m).into()),
             Err(e) => return Err(e.into()),
@@ -607,14 +605,17 @@ pub(crate) fn photo_link(
         return Err(Rejection::not_found(&entity_type, &entity_id).into());
     };
     let site_id = site.id.clone();
-    match crate::photos::link(
+    let by = crate::photos::LinkedBy::Caller {
+        user_id: &ctx.caller.user_id,
+        visibility: &visibility,
+    };
+    match crate::photos::link_by(
         conn,
         &ctx.caller.org_id,
-        &entity_type,
-        &entity_id,
-        &site_id,
+        (&entity_type, &entity_id, &site_id),
         &sha,
         &role,
+        by,
     ) {
         Ok(status) => Ok(Applied {
             entity_type,

@@ -1,6 +1,7 @@
 //! Who may read a photo: an organisation admin; anyone with a role at the site of an entity
 //! linking it; and, while nothing links it yet, whoever uploaded it. Everyone else (and every
 //! other organisation) gets `NotFound`, indistinguishable from a photo that does not exist.
+//! Only vouched links grant access (see [`super::link_by`]).
 //! The links a reader is shown are only those of entities they may read themselves.
 
 use diesel::prelude::*;
@@ -24,14 +25,13 @@ pub fn readable(
     if visibility == Visibility::All {
         return Ok(photo);
     }
-    let paths: Vec<String> = photo_links::table
+    let links: Vec<(bool, String)> = photo_links::table
         .inner_join(sites::table.on(sites::id.eq(photo_links::site_id)))
         .filter(photo_links::org_id.eq(org_id))
         .filter(photo_links::sha256.eq(sha256))
-        .select(sites::path)
-        .distinct()
+        .select((photo_links::vouched, sites::path))
         .load(conn)?;
-    if paths.is_empty() {
+    if links.is_empty() {
         let uploaded: i64 = photo_uploaders::table
             .filter(photo_uploaders::org_id.eq(org_id))
             .filter(photo_uploaders::sha256.eq(sha256))
@@ -44,10 +44,40 @@ pub fn readable(
             Err(StorageError::NotFound)
         };
     }
-    if paths.iter().any(|p| visibility.sees_path(p)) {
+    if links.iter().any(|(v, p)| *v && visibility.sees_path(p)) {
         return Ok(photo);
     }
+    if links.iter().any(|(_, p)| visibility.sees_path(p)) {
+        // Only unvouched links of the caller's own entities: to them the photo is what any
+        // photo whose bytes have not arrived is.
+        return Ok(as_pending(photo));
+    }
     Err(StorageError::NotFound)
+}
+
+/// The photo as one whose bytes have not arrived: its id and nothing else.
+fn as_pending(photo: Photo) -> Photo {
+    Photo {
+        org_id: photo.org_id,
+        sha256: photo.sha256,
+        status: hazardloop_sync::photo::PhotoStatus::Pending
+            .as_str()
+            .to_string(),
+        size: None,
+        content_type: None,
+        width: None,
+        height: None,
+        captured_local: None,
+        captured_offset_minutes: None,
+        captured_at: None,
+        gps_lat: None,
+        gps_lon: None,
+        uploaded_by: None,
+        received_at: None,
+        thumbnail_key: None,
+        display_key: None,
+        created_at: photo.created_at,
+    }
 }
 
 /// The links to a photo from entities the user may read (a photo shared by two sites does not

@@ -7,8 +7,9 @@ use diesel::prelude::*;
 use hazardloop_sync::photo::{PhotoRole, PhotoStatus};
 use serde::Serialize;
 
-use super::{ensure_row, parse_sha256, status_map};
-use crate::schema::{photo_links, photos, sites};
+use super::{ensure_row, find, parse_sha256, status_map};
+use crate::access::Visibility;
+use crate::schema::{photo_links, photo_uploaders, photos, sites};
 use crate::{now_ms, DbConn, StorageError};
 
 /// One link from an entity to a photo.
@@ -25,6 +26,23 @@ pub struct PhotoLink {
     /// `before`, `after`, `evidence`, `answer` ([`PhotoRole`]).
     pub role: String,
     pub created_at: i64,
+    /// Whether the link grants the entity's readers the photo: made by someone who held or
+    /// could read it (or named a photo nobody had mentioned yet), or vouched for since by an
+    /// upload of its bytes from someone who sees the entity's site. An unvouched link shows
+    /// the photo as pending and grants nothing.
+    pub vouched: bool,
+}
+
+/// Who makes a link.
+#[derive(Debug, Clone, Copy)]
+pub enum LinkedBy<'a> {
+    /// The server itself (trusted).
+    Server,
+    /// A caller, with what they may read.
+    Caller {
+        user_id: &'a str,
+        visibility: &'a Visibility,
+    },
 }
 
 /// Links a photo to an entity, inside the caller's transaction. Idempotent: linking the same
@@ -43,6 +61,61 @@ pub fn link(
     sha256: &str,
     role: &str,
 ) -> Result<PhotoStatus, StorageError> {
+    link_by(
+        conn,
+        org_id,
+        (entity_type, entity_id, site_id),
+        sha256,
+        role,
+        LinkedBy::Server,
+    )
+}
+
+/// Whether `user_id` holds the photo's bytes (uploaded them) or may read it through a vouched
+/// link at a site they see.
+fn holds_or_reads(
+    conn: &mut DbConn,
+    org_id: &str,
+    sha: &str,
+    user_id: &str,
+    visibility: &Visibility,
+) -> Result<bool, StorageError> {
+    if *visibility == Visibility::All {
+        return Ok(true);
+    }
+    let uploaded: i64 = photo_uploaders::table
+        .filter(photo_uploaders::org_id.eq(org_id))
+        .filter(photo_uploaders::sha256.eq(sha))
+        .filter(photo_uploaders::user_id.eq(user_id))
+        .count()
+        .get_result(conn)?;
+    if uploaded > 0 {
+        return Ok(true);
+    }
+    let paths: Vec<String> = photo_links::table
+        .inner_join(sites::table.on(sites::id.eq(photo_links::site_id)))
+        .filter(photo_links::org_id.eq(org_id))
+        .filter(photo_links::sha256.eq(sha))
+        .filter(photo_links::vouched.eq(true))
+        .select(sites::path)
+        .load(conn)?;
+    Ok(paths.iter().any(|p| visibility.sees_path(p)))
+}
+
+/// [`link`] on behalf of `by`. A caller who links a photo the server already knows but that
+/// they neither hold nor may read (another site's photo, named by its id) gets an unvouched
+/// link: the photo reads as pending on their entity, exactly as an id nobody ever uploaded,
+/// and their entity's readers gain nothing until someone who sees the entity's site uploads
+/// the bytes (which proves they hold them).
+pub fn link_by(
+    conn: &mut DbConn,
+    org_id: &str,
+    entity: (&str, &str, &str),
+    sha256: &str,
+    role: &str,
+    by: LinkedBy<'_>,
+) -> Result<PhotoStatus, StorageError> {
+    let (entity_type, entity_id, site_id) = entity;
     let sha = parse_sha256(sha256)
         .ok_or_else(|| StorageError::Invalid(format!("{sha256} is not a photo id")))?;
     let role: PhotoRole = role
@@ -68,6 +141,16 @@ pub fn link(
             "site {site_id} does not exist"
         )));
     }
+    let vouched = match by {
+        LinkedBy::Server => true,
+        LinkedBy::Caller {
+            user_id,
+            visibility,
+        } => {
+            find(conn, org_id, &sha)?.is_none()
+                || holds_or_reads(conn, org_id, &sha, user_id, visibility)?
+        }
+    };
     ensure_row(conn, org_id, &sha)?;
     let row = PhotoLink {
         org_id: org_id.to_string(),
@@ -77,6 +160,7 @@ pub fn link(
         sha256: sha.clone(),
         role: role.as_str().to_string(),
         created_at: now_ms(),
+        vouched,
     };
     match conn {
         DbConn::Pg(c) => diesel::insert_into(photo_links::table)
@@ -88,11 +172,56 @@ pub fn link(
             .on_conflict_do_nothing()
             .execute(c)?,
     };
+    if vouched {
+        // A link made unvouched earlier becomes vouched when someone who may stands behind it.
+        diesel::update(photo_links::table.find((org_id, entity_type, entity_id, &sha, &row.role)))
+            .set(photo_links::vouched.eq(true))
+            .execute(conn)?;
+    } else {
+        return Ok(PhotoStatus::Pending);
+    }
     let status: String = photos::table
         .find((org_id, &sha))
         .select(photos::status)
         .first(conn)?;
     Ok(status.parse().unwrap_or(PhotoStatus::Pending))
+}
+
+/// Vouches for the unvouched links to a photo from entities at sites `visibility` covers:
+/// called when `visibility`'s holder uploads the bytes.
+pub fn vouch(
+    conn: &mut DbConn,
+    org_id: &str,
+    sha256: &str,
+    visibility: &Visibility,
+) -> Result<usize, StorageError> {
+    let pending: Vec<(String, String, String, String)> = photo_links::table
+        .inner_join(sites::table.on(sites::id.eq(photo_links::site_id)))
+        .filter(photo_links::org_id.eq(org_id))
+        .filter(photo_links::sha256.eq(sha256))
+        .filter(photo_links::vouched.eq(false))
+        .select((
+            photo_links::entity_type,
+            photo_links::entity_id,
+            photo_links::role,
+            sites::path,
+        ))
+        .load(conn)?;
+    let mut n = 0;
+    for (entity_type, entity_id, role, path) in pending {
+        if visibility.sees_path(&path) {
+            n += diesel::update(photo_links::table.find((
+                org_id,
+                &entity_type,
+                &entity_id,
+                sha256,
+                &role,
+            )))
+            .set(photo_links::vouched.eq(true))
+            .execute(conn)?;
+        }
+    }
+    Ok(n)
 }
 
 /// The status of each photo, for entity responses: `pending` until the bytes arrive (also for
@@ -148,7 +277,10 @@ pub fn of_entity(
     Ok(rows
         .into_iter()
         .map(|l| {
-            let s = map.get(&l.sha256).copied().unwrap_or(PhotoStatus::Pending);
+            let s = match l.vouched {
+                true => map.get(&l.sha256).copied().unwrap_or(PhotoStatus::Pending),
+                false => PhotoStatus::Pending,
+            };
             (l, s)
         })
         .collect())
