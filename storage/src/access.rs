@@ -1,7 +1,58 @@
 //! What a signed-in user may see: sites by role, following the tree downwards.
+//!
+//! The rule every answer follows: whoever may not read an entity learns nothing about it, so an
+//! entity at a site the caller sees nothing of is answered exactly like an id that does not
+//! exist. [`Visibility`] is decided before the entity is looked up, so that an existing entity
+//! costs a caller who may not read it no more work than a random id.
 
+use diesel::prelude::*;
+
+use crate::schema::{memberships, sites as s};
 use crate::sites::{self, Site};
 use crate::{users, DbConn, StorageError};
+
+/// The sites whose entities a caller may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Everything of the organisation (an admin, an unrestricted integration client).
+    All,
+    /// The subtrees below these materialised paths (the caller's memberships, any role).
+    Under(Vec<String>),
+}
+
+impl Visibility {
+    /// Whether entities at the site with this materialised path are readable.
+    pub fn sees_path(&self, path: &str) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::Under(roots) => roots.iter().any(|r| path.starts_with(r.as_str())),
+        }
+    }
+
+    /// Whether entities at `site` are readable.
+    pub fn sees(&self, site: &Site) -> bool {
+        self.sees_path(&site.path)
+    }
+}
+
+/// The caller's [`Visibility`]: one query for anyone but an admin.
+pub fn visibility(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<Visibility, StorageError> {
+    if is_admin {
+        return Ok(Visibility::All);
+    }
+    let paths: Vec<String> = memberships::table
+        .inner_join(s::table)
+        .filter(memberships::user_id.eq(user_id))
+        .filter(s::org_id.eq(org_id))
+        .select(s::path)
+        .load(conn)?;
+    Ok(Visibility::Under(paths))
+}
 
 /// The materialised paths under which the user may see data; `None` means everything (admin).
 pub fn visible_paths(
@@ -41,7 +92,8 @@ pub fn visible_site_ids(
     ))
 }
 
-/// Loads a site the user may see; otherwise `NotFound`.
+/// Loads a site the user may see; otherwise `NotFound`, the same answer at the same cost as
+/// for a site that does not exist (what the user sees is read first).
 pub fn visible_site(
     conn: &mut DbConn,
     org_id: &str,
@@ -49,8 +101,9 @@ pub fn visible_site(
     is_admin: bool,
     site_id: &str,
 ) -> Result<Site, StorageError> {
+    let visibility = visibility(conn, org_id, user_id, is_admin)?;
     let site = sites::get(conn, org_id, site_id)?;
-    if users::role_at(conn, user_id, is_admin, &site)?.is_none() {
+    if !visibility.sees(&site) {
         return Err(StorageError::NotFound);
     }
     Ok(site)

@@ -65,6 +65,8 @@ pub struct Change {
     /// Sites and roles looked up in this transaction (a batch touches the same few).
     sites: HashMap<String, Site>,
     roles: HashMap<(String, String), Option<Role>>,
+    /// What each caller of this transaction may read.
+    visibility: HashMap<String, crate::access::Visibility>,
     /// Webhook deliveries of this change's events (the outbox), in the same transaction.
     outbox: crate::webhooks::Outbox,
 }
@@ -87,6 +89,7 @@ impl Change {
             touched: Vec::new(),
             sites: HashMap::new(),
             roles: HashMap::new(),
+            visibility: HashMap::new(),
             outbox: Default::default(),
         })
     }
@@ -124,6 +127,28 @@ impl Change {
         let site = crate::sites::get(conn, &self.org_id, id)?;
         self.sites.insert(id.to_string(), site.clone());
         Ok(site)
+    }
+
+    /// Keeps a site loaded with an entity (saves the lookup of [`Change::site`]).
+    pub fn remember_site(&mut self, site: &Site) {
+        self.sites
+            .entry(site.id.clone())
+            .or_insert_with(|| site.clone());
+    }
+
+    /// What a user may read, decided once for the transaction.
+    pub fn visibility(
+        &mut self,
+        conn: &mut DbConn,
+        user_id: &str,
+        is_admin: bool,
+    ) -> Result<crate::access::Visibility, StorageError> {
+        if let Some(v) = self.visibility.get(user_id) {
+            return Ok(v.clone());
+        }
+        let v = crate::access::visibility(conn, &self.org_id, user_id, is_admin)?;
+        self.visibility.insert(user_id.to_string(), v.clone());
+        Ok(v)
     }
 
     /// A user's effective role at a site, cached for the transaction.
@@ -606,9 +631,15 @@ pub struct EventFilter {
     pub site_ids: Option<Vec<String>>,
     /// Event types (`None`: all).
     pub types: Option<Vec<String>>,
-    /// Include organisation-level events (no site), e.g. `template.published`.
+    /// Include organisation-level events (no site), e.g. `template.published`. A reader
+    /// limited to some sites (`site_ids` given) gets only those of [`ORG_WIDE_ENTITIES`].
     pub org_level: bool,
 }
+
+/// Entity types without a site that every member of the organisation may read (templates).
+/// Other organisation-level events (a webhook disabled, with its URL) are for those who see
+/// everything.
+pub const ORG_WIDE_ENTITIES: &[&str] = &["template"];
 
 /// Events after `after` (audit sequence), oldest first, and the organisation's last sequence
 /// as read before them.
@@ -638,7 +669,9 @@ pub fn events_after(
             q = q.filter(
                 audit_events::site_id
                     .eq_any(ids.clone())
-                    .or(audit_events::site_id.is_null()),
+                    .or(audit_events::site_id
+                        .is_null()
+                        .and(audit_events::entity_type.eq_any(ORG_WIDE_ENTITIES))),
             );
         } else {
             q = q.filter(audit_events::site_id.eq_any(ids.clone()));

@@ -231,6 +231,23 @@ pub fn find(conn: &mut DbConn, org_id: &str, id: &str) -> Result<Option<Hazard>,
         .optional()?)
 }
 
+/// Loads a hazard with its site, unlocked, in one query: what a caller's visibility is
+/// checked against before anything else happens to the hazard.
+pub fn find_with_site(
+    conn: &mut DbConn,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<(Hazard, crate::sites::Site)>, StorageError> {
+    use crate::schema::sites;
+    Ok(hazards::table
+        .inner_join(sites::table.on(sites::id.eq(hazards::site_id)))
+        .filter(hazards::org_id.eq(org_id))
+        .filter(hazards::id.eq(id))
+        .select((Hazard::as_select(), crate::sites::Site::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
 /// Filters of `GET /v1/hazards`. Site filters are materialised-path prefixes (a site and its
 /// subtree); `visible_paths` restricts to what the caller may see (`None`: everything).
 #[derive(Debug, Clone, Default)]

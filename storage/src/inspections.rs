@@ -121,6 +121,32 @@ pub fn find(conn: &mut DbConn, org_id: &str, id: &str) -> Result<Option<Inspecti
         .optional()?)
 }
 
+/// Loads an inspection (deleted ones included) with its site, unlocked, in one query: what a
+/// caller's visibility is checked against before anything else happens to the inspection.
+pub fn find_with_site(
+    conn: &mut DbConn,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<(Inspection, crate::sites::Site)>, StorageError> {
+    use crate::schema::sites;
+    Ok(inspections::table
+        .inner_join(sites::table.on(sites::id.eq(inspections::site_id)))
+        .filter(inspections::org_id.eq(org_id))
+        .filter(inspections::id.eq(id))
+        .select((Inspection::as_select(), crate::sites::Site::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+/// Whether any organisation has an inspection with this id (ids are unique across them).
+pub fn id_taken(conn: &mut DbConn, id: &str) -> Result<bool, StorageError> {
+    let n: i64 = inspections::table
+        .filter(inspections::id.eq(id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// The answers of an inspection.
 pub fn answers_of(conn: &mut DbConn, inspection_id: &str) -> Result<Vec<Answer>, StorageError> {
     Ok(answers::table

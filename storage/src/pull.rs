@@ -52,11 +52,57 @@ pub struct Backfill {
     pub k: String,
 }
 
+/// What a cursor is signed for: the server's cursor key and the user it was made for. The
+/// cursor carries the roots of the view it was made under, and the tombstones of a backfill
+/// are computed from them; unsigned, a forged cursor claiming an admin's roots would list the
+/// ids of every entity the caller may not read.
+#[derive(Clone, Copy)]
+pub struct CursorSeal<'a> {
+    /// A secret shared by the nodes (derived from the token signing key).
+    pub key: &'a [u8],
+    pub org_id: &'a str,
+    pub user_id: &'a str,
+}
+
+impl std::fmt::Debug for CursorSeal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CursorSeal")
+            .field("org_id", &self.org_id)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CursorSeal<'_> {
+    fn mac(&self, body: &str) -> Vec<u8> {
+        use hmac::Mac;
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.key) else {
+            return Vec::new();
+        };
+        for part in [self.org_id, "\n", self.user_id, "\n", body] {
+            mac.update(part.as_bytes());
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// A cursor text that is not a valid cursor for this caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorError {
+    /// Not a cursor, or signed for someone else, or altered.
+    Invalid,
+    /// A well-formed cursor without a signature (made before cursors were signed): the client
+    /// snapshots again.
+    Unsigned,
+}
+
 impl Cursor {
-    /// The opaque text form.
-    pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    /// The opaque text form: the JSON in base64, a dot, and its signature.
+    pub fn encode(&self, seal: CursorSeal<'_>) -> String {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let body = b64.encode(serde_json::to_vec(self).unwrap_or_default());
+        let mac = b64.encode(seal.mac(&body));
+        format!("{body}.{mac}")
     }
 
     /// The sequence the client has all of (see [`Cursor::p`]). A cursor without `p` (made
@@ -69,12 +115,30 @@ impl Cursor {
         })
     }
 
-    /// Parses the opaque text form.
-    pub fn decode(text: &str) -> Option<Cursor> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()?;
-        serde_json::from_slice(&bytes).ok()
+    /// Parses the opaque text form and checks its signature.
+    pub fn decode(text: &str, seal: CursorSeal<'_>) -> Result<Cursor, CursorError> {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let parse =
+            |body: &str| -> Option<Cursor> { serde_json::from_slice(&b64.decode(body).ok()?).ok() };
+        let Some((body, mac)) = text.split_once('.') else {
+            return match parse(text) {
+                Some(_) => Err(CursorError::Unsigned),
+                None => Err(CursorError::Invalid),
+            };
+        };
+        let given = b64.decode(mac).map_err(|_| CursorError::Invalid)?;
+        let expected = seal.mac(body);
+        // Constant time: the comparison must not tell how much of a guess was right.
+        let same = given.len() == expected.len()
+            && given
+                .iter()
+                .zip(&expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !same || expected.is_empty() {
+            return Err(CursorError::Invalid);
+        }
+        parse(body).ok_or(CursorError::Invalid)
     }
 }
 
@@ -226,12 +290,12 @@ fn materialise(
 /// One page of changes for the user after `cursor` (`None`: the first snapshot).
 pub fn pull(
     conn: &mut DbConn,
-    org_id: &str,
-    user_id: &str,
+    seal: CursorSeal<'_>,
     is_admin: bool,
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Result<PullPage, PullRefusal>, StorageError> {
+    let (org_id, user_id) = (seal.org_id, seal.user_id);
     let now = crate::now_ms();
     let roots_now = roots_of(conn, org_id, user_id, is_admin)?;
     let all_sites = sites::list(conn, org_id)?;
@@ -245,9 +309,12 @@ pub fn pull(
         .select(org_clocks::change_seq)
         .first(conn)?;
     let mut cur = match cursor.filter(|c| !c.is_empty()) {
-        Some(text) => match Cursor::decode(text) {
-            Some(c) => c,
-            None => return Ok(Err(PullRefusal::BadCursor)),
+        Some(text) => match Cursor::decode(text, seal) {
+            Ok(c) => c,
+            Err(CursorError::Invalid) => return Ok(Err(PullRefusal::BadCursor)),
+            Err(CursorError::Unsigned) => {
+                return Ok(Err(PullRefusal::ResetRequired { pruned_seq: pruned }))
+            }
         },
         None => {
             let total = count_visible(conn, org_id, &view_now)?;
@@ -323,7 +390,7 @@ pub fn pull(
         }
         if bf.phase < 2 {
             cur.bf = Some(bf);
-            return Ok(Ok(page(items, cur, true)));
+            return Ok(Ok(page(items, cur, true, seal)));
         }
     }
     let remaining = (limit - items.len() as i64).max(1);
@@ -358,17 +425,17 @@ pub fn pull(
     if !has_more {
         cur.total = None;
     }
-    let mut p = page(items, cur, has_more);
+    let mut p = page(items, cur, has_more, seal);
     p.total = total;
     Ok(Ok(p))
 }
 
-fn page(items: Vec<Value>, cur: Cursor, has_more: bool) -> PullPage {
+fn page(items: Vec<Value>, cur: Cursor, has_more: bool, seal: CursorSeal<'_>) -> PullPage {
     PullPage {
         items,
         position: cur.position().to_string(),
         total: cur.total,
-        next_cursor: cur.encode(),
+        next_cursor: cur.encode(seal),
         has_more,
     }
 }

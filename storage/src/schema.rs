@@ -378,6 +378,7 @@ diesel::table! {
         created_at -> BigInt,
         reported_at -> Nullable<BigInt>,
         flags -> Text,
+        vouched -> Bool,
     }
 }
 

@@ -185,8 +185,9 @@ async fn guards_answer_403_409_and_422_with_details(backend: Backend) {
             &json!({"reason": "x"}),
         )
         .await,
-        403,
-        "forbidden",
+        // Without a role at the hazard's site: not found, as for any unknown id.
+        404,
+        "not_found",
     )
     .await;
 

@@ -249,7 +249,7 @@ async fn answers_are_validated_against_the_template(backend: Backend) {
         )
         .await;
     assert_eq!(got["answers"], json!({}));
-    // Someone without a role at the site cannot start one there.
+    // Someone without a role at the site cannot start one there: for them it does not exist.
     let res = app
         .post(
             "/v1/inspections",
@@ -257,7 +257,10 @@ async fn answers_are_validated_against_the_template(backend: Backend) {
             &json!({"site_id": c.plant, "template_key": "hot-work-permit"}),
         )
         .await;
-    assert_problem(res, 403, "forbidden").await;
+    assert_eq!(
+        assert_problem(res, 422, "invalid").await["field"],
+        "site_id"
+    );
     let res = app
         .post(
             "/v1/inspections",
@@ -337,8 +340,8 @@ async fn drafts_may_be_deleted_submitted_inspections_never(backend: Backend) {
     assert_problem(
         app.delete(&format!("/v1/inspections/{id}"), c.token("outsider"))
             .await,
-        403,
-        "forbidden",
+        404,
+        "not_found",
     )
     .await;
     assert_eq!(

@@ -253,8 +253,12 @@ async fn a_site_limited_client_sees_and_writes_only_its_sites(backend: Backend) 
     // It reports through its own principal, with the audit trail naming it.
     let h = app.post_ok("/v1/hazards", &token, &json!({"site_id": c.workshop, "title": "From ERP", "category": "management_gap", "grade": "general"}), 201).await;
     assert_eq!(h["reporter_id"], id.as_str());
+    // A site outside its own does not exist for it.
     let res = app.post("/v1/hazards", &token, &json!({"site_id": c.other_plant, "title": "No", "category": "unsafe_act", "grade": "general"})).await;
-    assert_problem(res, 403, "forbidden").await;
+    assert_eq!(
+        assert_problem(res, 422, "invalid").await["field"],
+        "site_id"
+    );
     // Clients never use people's routes.
     assert_problem(
         app.get("/v1/users", &token).await,

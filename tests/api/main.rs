@@ -13,6 +13,7 @@ mod crash;
 mod errors;
 mod inspections;
 mod integration;
+mod isolation;
 mod jobs;
 mod openapi;
 mod outage;

@@ -41,6 +41,8 @@ pub struct JwtKeys {
     issuer: String,
     audience: String,
     ttl_secs: i64,
+    /// Signs sync pull cursors (derived from the secret, so every node shares it).
+    cursor_key: std::sync::Arc<[u8]>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -60,7 +62,18 @@ impl JwtKeys {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
+        let cursor_key = {
+            use hmac::Mac;
+            match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) {
+                Ok(mut mac) => {
+                    mac.update(b"hazardloop sync pull cursor");
+                    mac.finalize().into_bytes().to_vec()
+                }
+                Err(_) => secret.to_vec(),
+            }
+        };
         JwtKeys {
+            cursor_key: cursor_key.into(),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -84,6 +97,11 @@ impl JwtKeys {
             &config.jwt_audience,
             config.access_token_ttl_secs,
         ))
+    }
+
+    /// The key that signs sync pull cursors.
+    pub fn cursor_key(&self) -> std::sync::Arc<[u8]> {
+        self.cursor_key.clone()
     }
 
     /// Access token lifetime in seconds.

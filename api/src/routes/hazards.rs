@@ -149,12 +149,13 @@ pub async fn get(
     let (row, events, role, policy, photos) = state
         .db
         .read(move |c| {
-            let row = hazards::get(c, &auth.org_id, &id)?;
-            let site = sites::get(c, &auth.org_id, &row.site_id)?;
+            // Visibility before the lookup: a hazard the caller may not read is not found, at
+            // the cost of a random id.
+            let visibility = access::visibility(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
+            let (row, site) = hazards::find_with_site(c, &auth.org_id, &id)?
+                .filter(|(_, site)| visibility.sees(site))
+                .ok_or(hazardloop_storage::StorageError::NotFound)?;
             let role = users::role_at(c, &auth.user_id, auth.is_admin, &site)?;
-            if role.is_none() {
-                return Err(hazardloop_storage::StorageError::NotFound);
-            }
             let events = change::events_of(c, &auth.org_id, &row.id)?;
             let policy = engine::policy(c, &auth.org_id)?;
             let photos = hazardloop_storage::photos::of_entity(c, &auth.org_id, "hazard", &row.id)?;

@@ -172,11 +172,12 @@ pub async fn get(
     let view = state
         .db
         .read(move |c| {
-            let row = inspections::get(c, &auth.org_id, &id)?;
-            access::visible_site(c, &auth.org_id, &auth.user_id, auth.is_admin, &row.site_id)?;
-            if row.deleted {
-                return Err(StorageError::NotFound);
-            }
+            // Visibility before the lookup: an inspection the caller may not read is not
+            // found, at the cost of a random id.
+            let visibility = access::visibility(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
+            let (row, _) = inspections::find_with_site(c, &auth.org_id, &id)?
+                .filter(|(row, site)| visibility.sees(site) && !row.deleted)
+                .ok_or(StorageError::NotFound)?;
             let a = inspections::answers_of(c, &row.id)?;
             Ok(row.view(&a))
         })

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use hazardloop_storage::sites::{self, Site};
-use hazardloop_storage::users;
+use hazardloop_storage::{access, users};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -135,13 +135,7 @@ pub async fn get(
     let (site, subtree) = state
         .db
         .read(move |c| {
-            let site = sites::get(c, &auth.org_id, &id)?;
-            if !auth.is_admin {
-                let user = users::get(c, &auth.org_id, &auth.user_id)?;
-                if users::effective_role(c, &user, &site)?.is_none() {
-                    return Err(hazardloop_storage::StorageError::NotFound);
-                }
-            }
+            let site = access::visible_site(c, &auth.org_id, &auth.user_id, auth.is_admin, &id)?;
             let subtree = sites::subtree(c, &site)?;
             Ok((site, subtree))
         })

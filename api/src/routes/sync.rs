@@ -138,17 +138,16 @@ pub async fn pull(
     check_pulling_device(&state, &auth, q.device_id.as_deref()).await?;
     let limit = q.limit.unwrap_or(500).clamp(1, 1000);
     let cursor = q.cursor.clone();
+    let key = state.jwt.cursor_key();
     let page = state
         .db
         .read(move |c| {
-            pull::pull(
-                c,
-                &auth.org_id,
-                &auth.user_id,
-                auth.is_admin,
-                cursor.as_deref(),
-                limit,
-            )
+            let seal = pull::CursorSeal {
+                key: &key,
+                org_id: &auth.org_id,
+                user_id: &auth.user_id,
+            };
+            pull::pull(c, seal, auth.is_admin, cursor.as_deref(), limit)
         })
         .await?;
     match page {

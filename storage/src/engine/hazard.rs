@@ -115,14 +115,24 @@ pub(super) fn report(
     );
     let photos = super::photos_arg(args, "photos")?;
     if !insert_reported(conn, ctx, &mut row, args.clone())? {
-        let existing = hazards::get(conn, &ctx.caller.org_id, &row.id)?;
-        return Err(Rejection::new(
+        // The id is taken. Its hazard comes back only to whoever may read it; for a hazard of
+        // a site the caller sees nothing of (or of another organisation) the answer says no
+        // more than that the id is taken.
+        let visibility = ctx.visibility(conn)?;
+        let rejection = Rejection::new(
             "already_exists",
             format!("hazard {} already exists", row.id),
             json!({"id": row.id}),
-        )
-        .with_current(applied(&existing, ctx.now, false, vec![]).entity)
-        .into());
+        );
+        return Err(
+            match hazards::find_with_site(conn, &ctx.caller.org_id, &row.id)? {
+                Some((existing, site)) if visibility.sees(&site) => {
+                    rejection.with_current(applied(&existing, ctx.now, false, vec![]).entity)
+                }
+                _ => rejection,
+            }
+            .into(),
+        );
     }
     super::link_photos(conn, ctx, &link_target(&row), &photos, "before", "photos")?;
     Ok(applied(&row, ctx.now, true, vec![]))
@@ -279,12 +289,20 @@ fn load(
     args: &Value,
 ) -> Result<(Hazard, sites::Site), Failure> {
     let id = id_arg(args, "hazard_id")?;
-    // Locked until commit: two commands on one hazard are decided one after the other.
+    // Visibility first, decided before the lookup: a hazard the caller may not read answers
+    // exactly as a random id, before any permission or state is looked at.
+    let visibility = ctx.visibility(conn)?;
+    let site = match hazards::find_with_site(conn, &ctx.caller.org_id, &id)? {
+        Some((_, site)) if visibility.sees(&site) => site,
+        _ => return Err(Rejection::not_found("hazard", &id).into()),
+    };
+    ctx.change.remember_site(&site);
+    // Locked until commit, and only now, so a caller who may not read the hazard neither takes
+    // nor waits for its lock: two commands on one hazard are decided one after the other.
     let row = match hazards::find_for_update(conn, &ctx.caller.org_id, &id)? {
         Some(r) => r,
         None => return Err(Rejection::not_found("hazard", &id).into()),
     };
-    let site = ctx.change.site(conn, &row.site_id)?;
     Ok((row, site))
 }
 

@@ -82,11 +82,19 @@ fn load_writable(
     args: &Value,
 ) -> Result<(Inspection, sites::Site), Failure> {
     let id = id_arg(args, "inspection_id")?;
-    // Locked until commit: answers and submit of one inspection are applied one at a time.
+    // Visibility first, decided before the lookup: an inspection the caller may not read
+    // answers exactly as a random id, before any permission or state is looked at.
+    let visibility = ctx.visibility(conn)?;
+    let site = match inspections::find_with_site(conn, &ctx.caller.org_id, &id)? {
+        Some((_, site)) if visibility.sees(&site) => site,
+        _ => return Err(Rejection::not_found("inspection", &id).into()),
+    };
+    ctx.change.remember_site(&site);
+    // Locked until commit (only for a reader): answers and submit of one inspection are
+    // applied one at a time.
     let Some(row) = inspections::find_for_update(conn, &ctx.caller.org_id, &id)? else {
         return Err(Rejection::not_found("inspection", &id).into());
     };
-    let site = ctx.change.site(conn, &row.site_id)?;
     let role = ctx.role_at(conn, &site)?;
     let own = row.inspector_id == ctx.caller.user_id && role.is_some();
     if !(own || role.is_some_and(|r| r.at_least(Role::Supervisor))) {
@@ -138,15 +146,25 @@ pub(super) fn start(
         return Err(Rejection::invalid("template_id", "no such template version").into());
     };
     let id = opt_id_arg(args, "id")?.unwrap_or_else(new_id);
-    if let Some(existing) = inspections::find(conn, &ctx.caller.org_id, &id)? {
-        let cur = current(conn, &existing);
-        return Err(Rejection::new(
+    if inspections::id_taken(conn, &id)? {
+        // Its inspection comes back only to whoever may read it; anyone else (another site,
+        // another organisation) learns no more than that the id is taken.
+        let visibility = ctx.visibility(conn)?;
+        let rejection = Rejection::new(
             "already_exists",
             format!("inspection {id} already exists"),
             json!({"id": id}),
-        )
-        .with_current(cur)
-        .into());
+        );
+        return Err(
+            match inspections::find_with_site(conn, &ctx.caller.org_id, &id)? {
+                Some((existing, site)) if visibility.sees(&site) => {
+                    let cur = current(conn, &existing);
+                    rejection.with_current(cur)
+                }
+                _ => rejection,
+            }
+            .into(),
+        );
     }
     let row = Inspection {
         id,

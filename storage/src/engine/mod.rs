@@ -188,6 +188,17 @@ impl Ctx<'_> {
         self.change
             .role_at(conn, &self.caller.user_id, self.caller.is_admin, site)
     }
+
+    /// What the caller may read (decided once per transaction). A mutation asks this *before*
+    /// it looks its entity up, and answers an entity the caller may not read exactly as an id
+    /// that does not exist: `not_found`, no current state, no other check first.
+    pub fn visibility(
+        &mut self,
+        conn: &mut DbConn,
+    ) -> Result<crate::access::Visibility, StorageError> {
+        self.change
+            .visibility(conn, &self.caller.user_id, self.caller.is_admin)
+    }
 }
 
 /// Organisation settings (JSON in `organisations.settings`).
@@ -395,16 +406,19 @@ pub(crate) fn time_arg(args: &Value, key: &str) -> Result<Option<i64>, Failure> 
     }
 }
 
-/// Loads a site of the caller's organisation as a rejection-aware lookup.
+/// Loads a site of the caller's organisation as a rejection-aware lookup; a site the caller may
+/// not read is answered like one that does not exist.
 pub(crate) fn site_arg(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
     args: &Value,
 ) -> Result<sites::Site, Failure> {
     let id = id_arg(args, "site_id")?;
+    let visibility = ctx.visibility(conn)?;
     match ctx.change.site(conn, &id) {
-        Ok(s) => Ok(s),
-        Err(StorageError::NotFound) => {
+        // A site the caller sees nothing of does not exist for them.
+        Ok(s) if visibility.sees(&s) => Ok(s),
+        Ok(_) | Err(StorageError::NotFound) => {
             Err(Rejection::invalid("site_id", format!("site {id} does not exist")).into())
         }
         Err(e) => Err(e.into()),
@@ -536,8 +550,9 @@ pub(crate) fn link_photos(
     role: &str,
     field: &str,
 ) -> Result<(), Failure> {
+    let visibility = ctx.visibility(conn)?;
     for sha in shas {
-        link_one(conn, ctx, target, sha, role).map_err(|e| match e {
+        link_one(conn, ctx, target, sha, role, &visibility).map_err(|e| match e {
             Failure::Storage(StorageError::Invalid(m)) => Rejection::invalid(field, m).into(),
             other => other,
         })?;
@@ -545,14 +560,17 @@ pub(crate) fn link_photos(
     Ok(())
 }
 
-/// Links one photo and records the `photo.flagged` event of a new, flagged link.
+/// Links one photo on the caller's behalf (`visibility`: what they may read, which decides
+/// whether the link is vouched) and records the `photo.flagged` event of a new, flagged link.
 fn link_one(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
     target: &crate::photos::LinkTarget<'_>,
     sha: &str,
     role: &str,
+    visibility: &crate::access::Visibility,
 ) -> Result<PhotoStatus, Failure> {
+    let user_id = ctx.caller.user_id.clone();
     let linked = crate::photos::link_evidence(
         conn,
         &ctx.caller.org_id,
@@ -560,6 +578,10 @@ fn link_one(
         sha,
         role,
         ctx.settings.max_capture_age_ms,
+        crate::photos::LinkedBy::Caller {
+            user_id: &user_id,
+            visibility,
+        },
     )?;
     if !linked.flags.is_empty() {
         if let Some(mut ev) =
@@ -607,30 +629,26 @@ pub(crate) fn photo_link(
     let entity_id = id_arg(args, "entity_id")?;
     let role = text_arg(args, "role", 20)?.unwrap_or_else(|| "evidence".into());
     let sha = text_arg(args, "sha256", 64)?.unwrap_or_default();
+    let visibility = ctx.visibility(conn)?;
     // The entity's site, and its report (or start) time against which the capture is judged.
     let found = match entity_type.as_str() {
-        "hazard" => crate::hazards::find(conn, &ctx.caller.org_id, &entity_id)?
-            .map(|h| (h.site_id, Some(h.reported_at_device))),
-        "inspection" => crate::inspections::find(conn, &ctx.caller.org_id, &entity_id)?
-            .map(|i| (i.site_id, Some(i.started_at_device.unwrap_or(i.created_at)))),
+        "hazard" => crate::hazards::find_with_site(conn, &ctx.caller.org_id, &entity_id)?
+            .map(|(h, site)| (site, Some(h.reported_at_device))),
+        "inspection" => crate::inspections::find_with_site(conn, &ctx.caller.org_id, &entity_id)?
+            .map(|(i, site)| (site, Some(i.started_at_device.unwrap_or(i.created_at)))),
         _ => return Err(Rejection::invalid("entity_type", "hazard or inspection").into()),
     };
-    let Some((site_id, reported_at)) = found else {
+    // Anyone who may read the entity may link a photo to it; to anyone else it does not exist.
+    let Some((site, reported_at)) = found.filter(|(s, _)| visibility.sees(s)) else {
         return Err(Rejection::not_found(&entity_type, &entity_id).into());
     };
-    let site = ctx.change.site(conn, &site_id)?;
-    if ctx.role_at(conn, &site)?.is_none() {
-        return Err(
-            Rejection::forbidden("linking a photo needs a role at the entity's site").into(),
-        );
-    }
     let target = crate::photos::LinkTarget {
         entity_type: &entity_type,
         entity_id: &entity_id,
-        site_id: &site_id,
+        site_id: &site.id,
         reported_at,
     };
-    match link_one(conn, ctx, &target, &sha, &role) {
+    match link_one(conn, ctx, &target, &sha, &role, &visibility) {
         Ok(status) => Ok(Applied {
             entity_type,
             entity_id,

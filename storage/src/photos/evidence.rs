@@ -117,7 +117,8 @@ pub fn judge_links(
 ) -> Result<(), StorageError> {
     let links = super::links(conn, &photo.org_id, &photo.sha256)?;
     let mut change: Option<Change> = None;
-    for link in links {
+    // An unvouched link shows the photo as pending and must tell its entity nothing about it.
+    for link in links.into_iter().filter(|l| l.vouched) {
         let flags = link_flags(conn, photo, &link, max_capture_age_ms)?;
         if flags.is_empty() {
             continue;

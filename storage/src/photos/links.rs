@@ -7,8 +7,9 @@ use diesel::prelude::*;
 use hazardloop_sync::photo::{PhotoRole, PhotoStatus};
 use serde::Serialize;
 
-use super::{ensure_row, parse_sha256, status_map};
-use crate::schema::{photo_links, photos, sites};
+use super::{ensure_row, find, parse_sha256, status_map};
+use crate::access::Visibility;
+use crate::schema::{photo_links, photo_uploaders, photos, sites};
 use crate::{now_ms, DbConn, StorageError};
 
 /// One link from an entity to a photo.
@@ -30,6 +31,11 @@ pub struct PhotoLink {
     pub reported_at: Option<i64>,
     /// The link's evidence flags (JSON array; see `hazardloop_sync::evidence`).
     pub flags: String,
+    /// Whether the link grants the entity's readers the photo: made by someone who held or
+    /// could read it (or named a photo nobody had mentioned yet), or vouched for since by an
+    /// upload of its bytes from someone who sees the entity's site. An unvouched link shows
+    /// the photo as pending and grants nothing.
+    pub vouched: bool,
 }
 
 /// The entity a photo is linked to.
@@ -58,6 +64,18 @@ pub struct Linked {
     pub link: PhotoLink,
 }
 
+/// Who makes a link.
+#[derive(Debug, Clone, Copy)]
+pub enum LinkedBy<'a> {
+    /// The server itself (trusted).
+    Server,
+    /// A caller, with what they may read.
+    Caller {
+        user_id: &'a str,
+        visibility: &'a Visibility,
+    },
+}
+
 /// Links a photo to an entity, inside the caller's transaction. Idempotent: linking the same
 /// photo to the same entity with the same role again changes nothing; links are never
 /// removed. A photo whose bytes have not arrived is created as pending and completes when
@@ -80,12 +98,51 @@ pub fn link(
         site_id,
         reported_at: None,
     };
-    Ok(link_evidence(conn, org_id, &target, sha256, role, 0)?.status)
+    Ok(link_evidence(conn, org_id, &target, sha256, role, 0, LinkedBy::Server)?.status)
 }
 
-/// [`link`], judging the evidence: a new link to a photo whose bytes are here gets its flags
-/// (a capture more than `max_capture_age_ms` before `target.reported_at`, a GPS outside the
-/// site's circle) at once; a link to a pending photo gets them when the bytes arrive.
+/// Whether `user_id` holds the photo's bytes (uploaded them) or may read it through a vouched
+/// link at a site they see.
+fn holds_or_reads(
+    conn: &mut DbConn,
+    org_id: &str,
+    sha: &str,
+    user_id: &str,
+    visibility: &Visibility,
+) -> Result<bool, StorageError> {
+    if *visibility == Visibility::All {
+        return Ok(true);
+    }
+    let uploaded: i64 = photo_uploaders::table
+        .filter(photo_uploaders::org_id.eq(org_id))
+        .filter(photo_uploaders::sha256.eq(sha))
+        .filter(photo_uploaders::user_id.eq(user_id))
+        .count()
+        .get_result(conn)?;
+    if uploaded > 0 {
+        return Ok(true);
+    }
+    let paths: Vec<String> = photo_links::table
+        .inner_join(sites::table.on(sites::id.eq(photo_links::site_id)))
+        .filter(photo_links::org_id.eq(org_id))
+        .filter(photo_links::sha256.eq(sha))
+        .filter(photo_links::vouched.eq(true))
+        .select(sites::path)
+        .load(conn)?;
+    Ok(paths.iter().any(|p| visibility.sees_path(p)))
+}
+
+/// [`link`] on behalf of `by`, judging the evidence.
+///
+/// A caller who links a photo the server already knows but that they neither hold nor may read
+/// (another site's photo, named by its id) gets an unvouched link: the photo reads as pending on
+/// their entity, exactly as an id nobody ever uploaded, with no flags, and their entity's
+/// readers gain nothing until someone who sees the entity's site uploads the bytes (which
+/// proves they hold them).
+///
+/// A new (or newly vouched) link to a photo whose bytes are here gets its flags (a capture more
+/// than `max_capture_age_ms` before `target.reported_at`, a GPS outside the site's circle) at
+/// once; a link to a pending photo gets them when the bytes arrive.
 pub fn link_evidence(
     conn: &mut DbConn,
     org_id: &str,
@@ -93,6 +150,7 @@ pub fn link_evidence(
     sha256: &str,
     role: &str,
     max_capture_age_ms: i64,
+    by: LinkedBy<'_>,
 ) -> Result<Linked, StorageError> {
     let LinkTarget {
         entity_type,
@@ -125,6 +183,16 @@ pub fn link_evidence(
             "site {site_id} does not exist"
         )));
     }
+    let vouched = match by {
+        LinkedBy::Server => true,
+        LinkedBy::Caller {
+            user_id,
+            visibility,
+        } => {
+            find(conn, org_id, &sha)?.is_none()
+                || holds_or_reads(conn, org_id, &sha, user_id, visibility)?
+        }
+    };
     ensure_row(conn, org_id, &sha)?;
     let row = PhotoLink {
         org_id: org_id.to_string(),
@@ -136,6 +204,7 @@ pub fn link_evidence(
         created_at: now_ms(),
         reported_at,
         flags: "[]".into(),
+        vouched,
     };
     let inserted = match conn {
         DbConn::Pg(c) => diesel::insert_into(photo_links::table)
@@ -147,18 +216,75 @@ pub fn link_evidence(
             .on_conflict_do_nothing()
             .execute(c)?,
     };
+    // A link made unvouched earlier becomes vouched when someone who may stands behind it.
+    let newly_vouched = vouched
+        && inserted == 0
+        && diesel::update(
+            photo_links::table
+                .find((org_id, entity_type, entity_id, &sha, &row.role))
+                .filter(photo_links::vouched.eq(false)),
+        )
+        .set(photo_links::vouched.eq(true))
+        .execute(conn)?
+            == 1;
+    let fresh = inserted == 1 || newly_vouched;
+    if !vouched {
+        return Ok(Linked {
+            status: PhotoStatus::Pending,
+            fresh,
+            flags: Vec::new(),
+            link: row,
+        });
+    }
     let photo = super::find(conn, org_id, &sha)?.ok_or(StorageError::NotFound)?;
-    let flags = if inserted == 1 {
+    let flags = if fresh {
         super::evidence::link_flags(conn, &photo, &row, max_capture_age_ms)?
     } else {
         Vec::new()
     };
     Ok(Linked {
         status: photo.status(),
-        fresh: inserted == 1,
+        fresh,
         flags,
         link: row,
     })
+}
+
+/// Vouches for the unvouched links to a photo from entities at sites `visibility` covers:
+/// called when `visibility`'s holder uploads the bytes.
+pub fn vouch(
+    conn: &mut DbConn,
+    org_id: &str,
+    sha256: &str,
+    visibility: &Visibility,
+) -> Result<usize, StorageError> {
+    let pending: Vec<(String, String, String, String)> = photo_links::table
+        .inner_join(sites::table.on(sites::id.eq(photo_links::site_id)))
+        .filter(photo_links::org_id.eq(org_id))
+        .filter(photo_links::sha256.eq(sha256))
+        .filter(photo_links::vouched.eq(false))
+        .select((
+            photo_links::entity_type,
+            photo_links::entity_id,
+            photo_links::role,
+            sites::path,
+        ))
+        .load(conn)?;
+    let mut n = 0;
+    for (entity_type, entity_id, role, path) in pending {
+        if visibility.sees_path(&path) {
+            n += diesel::update(photo_links::table.find((
+                org_id,
+                &entity_type,
+                &entity_id,
+                sha256,
+                &role,
+            )))
+            .set(photo_links::vouched.eq(true))
+            .execute(conn)?;
+        }
+    }
+    Ok(n)
 }
 
 /// The status of each photo, for entity responses: `pending` until the bytes arrive (also for
@@ -231,14 +357,17 @@ pub fn of_entity(
     Ok(rows
         .into_iter()
         .map(|link| {
-            let (status, mut flags) = match own.get(&link.sha256) {
+            // An unvouched link shows the photo as an id nobody uploaded: pending, no flags.
+            let (status, mut flags) = match own.get(&link.sha256).filter(|_| link.vouched) {
                 Some((s, f)) => (
                     s.parse().unwrap_or(PhotoStatus::Pending),
                     super::evidence::decode(f),
                 ),
                 None => (PhotoStatus::Pending, Vec::new()),
             };
-            flags.extend(super::evidence::decode(&link.flags));
+            if link.vouched {
+                flags.extend(super::evidence::decode(&link.flags));
+            }
             EntityPhoto {
                 link,
                 status,

@@ -28,10 +28,11 @@ use serde::Serialize;
 use crate::schema::{photo_uploaders, photos};
 use crate::{now_ms, DbConn, StorageError};
 
-pub use access::readable;
+pub use access::{readable, visible_links};
 pub use intake::{Digest, Intake};
 pub use links::{
-    link, link_evidence, links, of_entity, statuses, EntityPhoto, LinkTarget, Linked, PhotoLink,
+    link, link_evidence, links, of_entity, statuses, vouch, EntityPhoto, LinkTarget, Linked,
+    LinkedBy, PhotoLink,
 };
 pub use renderers::Renderers;
 pub use store::{Arrival, PhotoError, PhotoSettings, PhotoStore, Uploader};
@@ -172,13 +173,17 @@ pub fn record_arrival(
     Ok(n == 1)
 }
 
-/// Remembers that `user_id` holds the photo's bytes (they may read it until it is linked).
+/// Remembers that `user_id` holds the photo's bytes (they may read it until it is linked), and
+/// vouches for the links to it from entities at sites they see (see [`link_evidence`]).
 pub fn add_uploader(
     conn: &mut DbConn,
     org_id: &str,
     sha256: &str,
     user_id: &str,
 ) -> Result<(), StorageError> {
+    let user = crate::users::get(conn, org_id, user_id)?;
+    let visibility = crate::access::visibility(conn, org_id, user_id, user.is_admin)?;
+    vouch(conn, org_id, sha256, &visibility)?;
     let row = (
         photo_uploaders::org_id.eq(org_id),
         photo_uploaders::sha256.eq(sha256),

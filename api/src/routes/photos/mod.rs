@@ -111,6 +111,7 @@ pub async fn put(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let sha = upload_id(&path)?;
+    let (auth_org, auth_user) = (auth.org_id.clone(), auth.user_id.clone());
     let who = Uploader {
         org_id: auth.org_id,
         user_id: auth.user_id,
@@ -123,7 +124,22 @@ pub async fn put(
         Arrival::Created(p) => HttpResponse::Created()
             .insert_header((header::LOCATION, format!("/v1/photos/{}", p.sha256)))
             .json(photo_json(&p)),
-        Arrival::Existing(p) => HttpResponse::Ok().json(photo_json(&p)),
+        Arrival::Existing(p) => {
+            // Sending the bytes proves the caller holds them, not that they may read the
+            // photo's record: who uploaded it first and when stay with its readers.
+            let readable = state
+                .photos
+                .readable(&auth_org, &auth_user, &p.sha256)
+                .await
+                .is_ok();
+            let mut body = photo_json(&p);
+            if !readable {
+                for member in ["uploaded_by", "received_at", "thumbnail_url", "display_url"] {
+                    body[member] = Value::Null;
+                }
+            }
+            HttpResponse::Ok().json(body)
+        }
     })
 }
 
@@ -256,8 +272,12 @@ pub async fn metadata(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let photo = readable(&state, &auth, &path).await?;
-    let (org, sha) = (photo.org_id.clone(), photo.sha256.clone());
-    let links = state.db.read(move |c| photos::links(c, &org, &sha)).await?;
+    let sha = photo.sha256.clone();
+    // Only the links of entities the caller may read themselves.
+    let links = state
+        .db
+        .read(move |c| photos::visible_links(c, &auth.org_id, &auth.user_id, auth.is_admin, &sha))
+        .await?;
     let mut body = photo_json(&photo);
     body["links"] = json!(links.iter().map(link_json).collect::<Vec<_>>());
     Ok(HttpResponse::Ok().json(body))

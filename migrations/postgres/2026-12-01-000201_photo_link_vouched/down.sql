@@ -1,0 +1,1 @@
+ALTER TABLE photo_links DROP COLUMN vouched;
