@@ -9,6 +9,7 @@ mod harness;
 mod ledger;
 mod measure;
 mod photos;
+mod renditions;
 mod sync;
 mod webhooks;
 
@@ -43,6 +44,8 @@ enum Scenario {
     /// renditions per second, and field submissions (inspection + ten answers + a photo), on
     /// SQLite + local folder and PostgreSQL + s3s-fs.
     Photos(photos::PhotosArgs),
+    /// The cost of a photo's thumbnail and display image, per step, in this process.
+    Renditions(renditions::RenditionsArgs),
 }
 
 #[tokio::main]
@@ -55,6 +58,7 @@ async fn main() -> Result<()> {
             Scenario::Webhooks(args) => webhooks::run(args).await,
             Scenario::Sync(args) => sync::run(args).await,
             Scenario::Photos(args) => photos::run(args).await,
+            Scenario::Renditions(args) => renditions::run(args).await,
         }
     };
     // On Ctrl-C the scenario future is dropped, and with it the server guard, which kills the

@@ -14,6 +14,6 @@ pub mod sniff;
 pub mod structure;
 
 pub use inspect::{inspect, Capture, DecodeLimits, Gps, ImageFacts, Rejection, HEADER_WINDOW};
-pub use render::{render, RenderError, Rendition};
+pub use render::{render, strip_jpeg_metadata, RenderError, Rendition};
 pub use sniff::{sniff, Format};
 pub use structure::{Structure, Verdict};

@@ -203,14 +203,14 @@ pub fn add_uploader(
     Ok(())
 }
 
-/// Records the renditions of a stored photo: it becomes ready. False when the photo is no
-/// longer stored (deleted as an orphan meanwhile).
+/// Records the thumbnail of a stored photo: it becomes ready (its display image is made on
+/// first request, [`set_display`]). False when the photo is no longer stored (deleted as an
+/// orphan meanwhile).
 pub fn set_renditions(
     conn: &mut DbConn,
     org_id: &str,
     sha256: &str,
     thumbnail_key: &str,
-    display_key: &str,
 ) -> Result<bool, StorageError> {
     let n = diesel::update(
         photos::table
@@ -220,8 +220,24 @@ pub fn set_renditions(
     .set((
         photos::status.eq(PhotoStatus::Ready.as_str()),
         photos::thumbnail_key.eq(Some(thumbnail_key)),
-        photos::display_key.eq(Some(display_key)),
     ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Records a ready photo's display image. False when the photo is gone.
+pub fn set_display(
+    conn: &mut DbConn,
+    org_id: &str,
+    sha256: &str,
+    display_key: &str,
+) -> Result<bool, StorageError> {
+    let n = diesel::update(
+        photos::table
+            .find((org_id, sha256))
+            .filter(photos::status.eq(PhotoStatus::Ready.as_str())),
+    )
+    .set(photos::display_key.eq(Some(display_key)))
     .execute(conn)?;
     Ok(n == 1)
 }

@@ -426,14 +426,18 @@ impl PhotoStore {
         }
     }
 
-    /// A rendition's JPEG bytes, or why there is none yet.
+    /// A rendition's JPEG bytes, or why there is none yet. The display image is made on its
+    /// first request (most photos are only ever seen as thumbnails) and kept.
     pub async fn rendition(&self, photo: &Photo, kind: RenditionKind) -> Result<Bytes, PhotoError> {
         let key = match (photo.status(), kind) {
             (PhotoStatus::Pending, _) => return Err(PhotoError::Pending),
             (PhotoStatus::Stored, _) => return Err(PhotoError::NotReady),
             (PhotoStatus::Failed, _) => return Err(PhotoError::Unrenderable),
             (PhotoStatus::Ready, RenditionKind::Thumbnail) => photo.thumbnail_key.clone(),
-            (PhotoStatus::Ready, RenditionKind::Display) => photo.display_key.clone(),
+            (PhotoStatus::Ready, RenditionKind::Display) => match &photo.display_key {
+                Some(key) => Some(key.clone()),
+                None => return self.make_display(photo).await,
+            },
         }
         .ok_or(PhotoError::NotReady)?;
         Ok(self
@@ -442,16 +446,16 @@ impl PhotoStore {
             .await?)
     }
 
-    /// Job handler: makes a stored photo's renditions. An original that cannot be decoded
-    /// marks the photo failed (no retry); blob or database trouble is an error to retry.
-    pub async fn make_renditions(&self, org_id: &str, sha256: &str) -> Result<(), PhotoError> {
-        let (org, sha) = (org_id.to_string(), sha256.to_string());
-        let photo = self.db.read(move |c| find(c, &org, &sha)).await?;
-        if !matches!(&photo, Some(p) if p.status() == PhotoStatus::Stored) {
-            return Ok(());
-        }
-        // Decoded from a file as the decoder reads it: the local blob itself, or a spooled copy
-        // of the S3 object. The original is never held whole in memory.
+    /// Renders the original into JPEGs of `sides` on a renderer thread. The original is read
+    /// from a file as the decoder needs it (the local blob itself, or a spooled copy of the S3
+    /// object), never held whole in memory. `Ok(Err(_))`: the bytes cannot be rendered.
+    async fn render(
+        &self,
+        org_id: &str,
+        sha256: &str,
+        sides: Vec<u32>,
+    ) -> Result<Result<Vec<hazardloop_media::Rendition>, hazardloop_media::RenderError>, PhotoError>
+    {
         let key = original_key(org_id, sha256);
         let (path, _copy) = match self.blobs.local_path(&key) {
             Some(path) => (path, None),
@@ -461,8 +465,7 @@ impl PhotoStore {
             }
         };
         let limits = self.settings.limits;
-        let sides = [self.settings.display_side, self.settings.thumbnail_side];
-        let made = self
+        Ok(self
             .renderers
             .run(move || {
                 let file = std::fs::File::open(&path)?;
@@ -473,33 +476,79 @@ impl PhotoStore {
             .ok_or_else(|| {
                 PhotoError::Storage(StorageError::Unavailable("the renderers stopped".into()))
             })?
-            .map_err(BlobError::from)?;
-        let (org, sha) = (org_id.to_string(), sha256.to_string());
-        let made = match made {
+            .map_err(BlobError::from)?)
+    }
+
+    /// Makes, stores and records a ready photo's display image. Two first requests at once
+    /// both render it and write the same bytes to the same key; either record stands.
+    async fn make_display(&self, photo: &Photo) -> Result<Bytes, PhotoError> {
+        let (org_id, sha256) = (photo.org_id.as_str(), photo.sha256.as_str());
+        let made = match self
+            .render(org_id, sha256, vec![self.settings.display_side])
+            .await?
+        {
             Ok(made) => made,
             Err(e) => {
-                tracing::warn!(org_id, sha256, error = %e, "no renditions for this photo");
+                tracing::warn!(org_id, sha256, error = %e, "no display image for this photo");
+                return Err(PhotoError::Unrenderable);
+            }
+        };
+        let jpeg = made
+            .into_iter()
+            .next()
+            .map(|r| Bytes::from(r.jpeg))
+            .ok_or(PhotoError::Unrenderable)?;
+        let key = rendition_key(org_id, sha256, RenditionKind::Display.name());
+        self.blobs.put(&key, jpeg.to_vec()).await?;
+        let (org, sha, k) = (org_id.to_string(), sha256.to_string(), key.to_string());
+        let recorded = self
+            .db
+            .write(move |c| super::set_display(c, &org, &sha, &k))
+            .await?;
+        if !recorded {
+            // The photo went (an orphan sweep) while it was made: do not leave it.
+            self.blobs.delete(&key).await?;
+            return Err(PhotoError::NotFound);
+        }
+        Ok(jpeg)
+    }
+
+    /// Job handler: makes a stored photo's thumbnail; the photo becomes ready. An original
+    /// that cannot be decoded marks the photo failed (no retry); blob or database trouble is
+    /// an error to retry.
+    pub async fn make_renditions(&self, org_id: &str, sha256: &str) -> Result<(), PhotoError> {
+        let (org, sha) = (org_id.to_string(), sha256.to_string());
+        let photo = self.db.read(move |c| find(c, &org, &sha)).await?;
+        if !matches!(&photo, Some(p) if p.status() == PhotoStatus::Stored) {
+            return Ok(());
+        }
+        let made = self
+            .render(org_id, sha256, vec![self.settings.thumbnail_side])
+            .await?;
+        let (org, sha) = (org_id.to_string(), sha256.to_string());
+        let thumbnail = match made {
+            Ok(mut made) if !made.is_empty() => made.swap_remove(0),
+            other => {
+                let why = other
+                    .err()
+                    .map_or_else(|| "nothing made".into(), |e| e.to_string());
+                tracing::warn!(org_id, sha256, error = %why, "no renditions for this photo");
                 self.db
                     .write(move |c| super::mark_failed(c, &org, &sha))
                     .await?;
                 return Ok(());
             }
         };
-        let display = rendition_key(org_id, sha256, RenditionKind::Display.name());
-        let thumbnail = rendition_key(org_id, sha256, RenditionKind::Thumbnail.name());
-        for (r, key) in made.into_iter().zip([&display, &thumbnail]) {
-            self.blobs.put(key, r.jpeg).await?;
-        }
-        let (t, d) = (thumbnail.to_string(), display.to_string());
+        let key = rendition_key(org_id, sha256, RenditionKind::Thumbnail.name());
+        self.blobs.put(&key, thumbnail.jpeg).await?;
+        let k = key.to_string();
         let recorded = self
             .db
-            .write(move |c| super::set_renditions(c, &org, &sha, &t, &d))
+            .write(move |c| super::set_renditions(c, &org, &sha, &k))
             .await?;
         if !recorded {
-            // The photo went (an orphan sweep) while these were made: do not leave them.
-            for key in [&display, &thumbnail] {
-                self.blobs.delete(key).await?;
-            }
+            // The photo went (an orphan sweep) while it was made: do not leave it.
+            self.blobs.delete(&key).await?;
         }
         Ok(())
     }
@@ -540,12 +589,11 @@ impl PhotoStore {
             if !gone {
                 continue;
             }
+            // Every rendition key, recorded or not: a display image made while the sweep ran
+            // may not be recorded yet.
             let mut keys = vec![original_key(&photo.org_id, &photo.sha256)];
-            for k in [&photo.thumbnail_key, &photo.display_key]
-                .into_iter()
-                .flatten()
-            {
-                keys.push(object_store::path::Path::from(k.as_str()));
+            for kind in [RenditionKind::Thumbnail, RenditionKind::Display] {
+                keys.push(rendition_key(&photo.org_id, &photo.sha256, kind.name()));
             }
             for key in keys {
                 if let Err(e) = self.blobs.delete(&key).await {

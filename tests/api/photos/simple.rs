@@ -16,6 +16,7 @@ photo_suite!(
     the_size_limit_is_enforced,
     renditions_answer_not_ready_until_made,
     a_refused_image_names_the_size_its_header_claims,
+    the_display_image_is_made_once_on_first_request,
 );
 
 const ACCEPTED: [&str; 6] = [
@@ -390,4 +391,61 @@ async fn a_refused_image_names_the_size_its_header_claims(backend: Backend, blob
         app.stored_files("orgs").is_empty(),
         "a refused photo was stored"
     );
+}
+
+async fn the_display_image_is_made_once_on_first_request(backend: Backend, blobs: Blobs) {
+    let app = photo_app(backend, blobs, |_| {}).await;
+    let admin = app.admin_token().await;
+    // Upright, 1600x1200 with EXIF and GPS: its display image is the original, stripped.
+    let upright = fixture("hazard-before.jpg");
+    // 4000x3000: its display image is decoded at half scale and fitted.
+    let large = fixture("large-12mp.jpg");
+    let mut ids = Vec::new();
+    for bytes in [&upright, &large] {
+        let id = sha(bytes);
+        assert_eq!(
+            app.put_photo(&admin, &id, bytes.clone()).await.status(),
+            201
+        );
+        app.wait_for_status(&admin, &id, "ready").await;
+        ids.push(id);
+    }
+    let displays = || {
+        app.stored_files("orgs")
+            .into_iter()
+            .filter(|f| f.ends_with("/display.jpg"))
+            .count()
+    };
+    // The background job makes thumbnails only.
+    assert_eq!(displays(), 0, "{:?}", app.stored_files("orgs"));
+    let mut first = Vec::new();
+    for id in &ids {
+        let res = app.get(&format!("/v1/photos/{id}/display"), &admin).await;
+        assert_eq!(res.status(), 200);
+        first.push(res.bytes().await.unwrap());
+    }
+    assert_eq!(displays(), 2);
+    // Asked again: the same bytes, from the store.
+    for (id, bytes) in ids.iter().zip(&first) {
+        let again = app.get(&format!("/v1/photos/{id}/display"), &admin).await;
+        assert_eq!(&again.bytes().await.unwrap(), bytes);
+    }
+    assert_eq!(displays(), 2);
+
+    let stripped = &first[0];
+    for needle in [&b"Exif"[..], b"FieldCam", b"HazardLoop Test"] {
+        assert!(!stripped.windows(needle.len()).any(|w| w == needle));
+        assert!(upright.windows(needle.len()).any(|w| w == needle));
+    }
+    assert!(stripped.len() < upright.len());
+    let shown = image::load_from_memory(stripped).unwrap().into_rgb8();
+    let original = image::load_from_memory(&upright).unwrap().into_rgb8();
+    assert!(
+        shown == original,
+        "the stripped display image has other pixels"
+    );
+
+    let fitted = image::load_from_memory(&first[1]).unwrap();
+    assert_eq!((fitted.width(), fitted.height()), (1600, 1200));
+    assert!(!first[1].windows(4).any(|w| w == b"Exif"));
 }
