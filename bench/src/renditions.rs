@@ -1,6 +1,7 @@
 //! `renditions`: what making a photo's thumbnail and display image costs, in this process (no
-//! server): per photo kind, the job run at ingest (the thumbnail), the display image made on
-//! its first request, and both sizes at once. Photos are made here (camera-like noise and
+//! server): per photo kind, the job run at ingest (the thumbnail, and its steps: decode at the
+//! DCT scale it needs, fit, encode), the display image made on its first request, and both sizes
+//! at once (what every arriving photo used to cost). Photos are made here (camera-like noise and
 //! gradients, encoded at quality 90), so the run needs no files.
 
 use std::io::Cursor;
@@ -115,6 +116,27 @@ fn time(jpeg: &[u8], sides: &[u32], rounds: u32) -> Result<(Duration, usize)> {
     Ok((started.elapsed() / rounds.max(1), bytes))
 }
 
+/// Mean time of each step of one thumbnail, `rounds` times: decode (scaled, upright), fit,
+/// encode.
+fn steps(jpeg: &[u8], rounds: u32) -> Result<[Duration; 3]> {
+    use hazardloop_media::render::{decode_upright, encode, fit};
+    let mut took = [Duration::ZERO; 3];
+    let head = &jpeg[..jpeg.len().min(hazardloop_media::HEADER_WINDOW)];
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let img = decode_upright(Cursor::new(jpeg), head, DecodeLimits::default(), THUMBNAIL)
+            .map_err(|e| anyhow!("{e}"))?;
+        took[0] += t.elapsed();
+        let t = Instant::now();
+        let img = fit(img, THUMBNAIL).map_err(|e| anyhow!("{e}"))?;
+        took[1] += t.elapsed();
+        let t = Instant::now();
+        encode(&img).map_err(|e| anyhow!("{e}"))?;
+        took[2] += t.elapsed();
+    }
+    Ok(took.map(|d| d / rounds.max(1)))
+}
+
 /// Runs every kind and prints the table.
 pub async fn run(args: RenditionsArgs) -> Result<()> {
     println!(
@@ -128,10 +150,12 @@ pub async fn run(args: RenditionsArgs) -> Result<()> {
         let (thumb, thumb_bytes) = time(&jpeg, &[THUMBNAIL], rounds)?;
         let (display, display_bytes) = time(&jpeg, &[DISPLAY], rounds)?;
         let (both, _) = time(&jpeg, &[DISPLAY, THUMBNAIL], rounds)?;
+        let [decode, fit, encode] = steps(&jpeg, rounds)?;
         rows.push(vec![
             kind.label.to_string(),
             format!("{}", jpeg.len() / 1024),
             ms(thumb),
+            format!("{} / {} / {}", ms(decode), ms(fit), ms(encode)),
             format!("{:.0}", 1.0 / thumb.as_secs_f64().max(1e-9)),
             format!("{}", thumb_bytes / 1024),
             ms(display),
@@ -146,6 +170,7 @@ pub async fn run(args: RenditionsArgs) -> Result<()> {
                 "photo",
                 "KiB",
                 "thumbnail ms",
+                "of which decode / fit / encode ms",
                 "thumbnails/s (1 core)",
                 "thumb KiB",
                 "display ms",

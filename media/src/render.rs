@@ -81,18 +81,7 @@ pub fn render<R: BufRead + Seek>(
     let Some(&largest) = sides.first() else {
         return Ok(out);
     };
-    let mut img = match format {
-        Some(Format::Jpeg) => {
-            let mut img = decode_jpeg(&mut original, limits, largest)?;
-            if let Some(o) = orientation(&head) {
-                img.apply_orientation(o);
-            }
-            img.into_rgb8()
-        }
-        Some(Format::Png) => decode(original, limits, image::ImageFormat::Png)?,
-        Some(Format::Webp) => decode(original, limits, image::ImageFormat::WebP)?,
-        _ => return Err(RenderError::Undecodable("not a JPEG, PNG or WebP".into())),
-    };
+    let mut img = decode_upright(original, &head, limits, largest)?;
     for side in sides {
         img = fit(img, side)?;
         out.push(Rendition {
@@ -104,6 +93,30 @@ pub fn render<R: BufRead + Seek>(
     }
     out.sort_unstable_by_key(|r| std::cmp::Reverse(r.max_side));
     Ok(out)
+}
+
+/// The image `original` reads (whose first bytes are `head`), decoded under `limits` at the
+/// smallest size that still reaches `side` (JPEG: a DCT scale of 1/2, 1/4 or 1/8 when the photo
+/// is at least twice `side`; PNG and WebP at full size), upright, without alpha. The first step
+/// of [`render`], public so that its cost can be measured apart.
+pub fn decode_upright<R: BufRead + Seek>(
+    mut original: R,
+    head: &[u8],
+    limits: DecodeLimits,
+    side: u32,
+) -> Result<image::RgbImage, RenderError> {
+    match sniff(head) {
+        Some(Format::Jpeg) => {
+            let mut img = decode_jpeg(&mut original, limits, side)?;
+            if let Some(o) = orientation(head) {
+                img.apply_orientation(o);
+            }
+            Ok(img.into_rgb8())
+        }
+        Some(Format::Png) => decode(original, limits, image::ImageFormat::Png),
+        Some(Format::Webp) => decode(original, limits, image::ImageFormat::WebP),
+        _ => Err(RenderError::Undecodable("not a JPEG, PNG or WebP".into())),
+    }
 }
 
 /// `img` scaled to fit `side` on its longer side (never enlarged), with a SIMD convolution.
