@@ -59,6 +59,7 @@ routes! {
     POST "/v1/sites": "person" => sites::create,
     GET "/v1/sites": "sites:read" => sites::list,
     GET "/v1/sites/{id}": "sites:read" => sites::get,
+    GET "/v1/sites/{id}/people": "person" => sites::people,
     POST "/v1/clients": "person" => clients::create,
     GET "/v1/clients": "person" => clients::list,
     DELETE "/v1/clients/{id}": "person" => clients::revoke,
