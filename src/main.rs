@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
+use hazardloop_api::demo::{self, DemoUser, Seeded};
 use hazardloop_api::{bootstrap, telemetry, Application, Config};
-use hazardloop_storage::{migrate, users, Db};
+use hazardloop_storage::{migrate, orgs, users, Db};
 use hazardloop_sync::Role;
 
 #[derive(Parser)]
@@ -26,7 +27,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (migrates the database first).
-    Serve,
+    Serve {
+        /// Try the product: on an empty database, create the demo organisation (as `seed demo`)
+        /// first; then print where the server listens and the demo accounts. A database with
+        /// data is kept as it is.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage users.
@@ -191,7 +198,7 @@ fn main() -> Result<()> {
     let config = Config::load(cli.config.as_deref()).map_err(|e| anyhow!(e))?;
     telemetry::init(&config.log_format);
     match cli.command {
-        Command::Serve => serve(config),
+        Command::Serve { demo } => serve(config, demo),
         Command::Migrate => {
             let db = Db::connect(&config.database_url(), &config.db_settings())
                 .map_err(|e| anyhow!("{e}"))?;
@@ -214,6 +221,7 @@ fn main() -> Result<()> {
             })?;
             let db = open_db(&config)?;
             let pw = read_password()?;
+            let before = db.read_blocking(orgs::list).map_err(|e| anyhow!("{e}"))?;
             let user = bootstrap::add_user(
                 &db,
                 org.as_deref(),
@@ -224,9 +232,17 @@ fn main() -> Result<()> {
                 site.as_deref(),
             )
             .map_err(|e| anyhow!(e))?;
+            let org = db
+                .read_blocking(|c| orgs::get(c, &user.org_id))
+                .map_err(|e| anyhow!("{e}"))?;
+            let how = if before.iter().any(|o| o.id == org.id) {
+                "in the organisation"
+            } else {
+                "in the new organisation"
+            };
             println!(
-                "created user {} <{}> with id {}",
-                user.name, user.email, user.id
+                "created user {} <{}> with id {} {how} {:?} ({})",
+                user.name, user.email, user.id, org.name, org.id
             );
             Ok(())
         }
@@ -240,10 +256,17 @@ fn main() -> Result<()> {
             action: SeedAction::Demo { org },
         } => {
             let db = open_db(&config)?;
-            let people = hazardloop_api::demo::seed(&db, &org).map_err(|e| anyhow!(e))?;
-            println!("demo organisation {org:?} created; sign in with:");
-            for p in people {
-                println!("  {:<11} {:<32} {}", p.role, p.email, p.password);
+            match demo::seed(&db, &org).map_err(|e| anyhow!(e))? {
+                Seeded::Created(people) => {
+                    println!("demo organisation {org:?} created; sign in with:");
+                    print_accounts(&people);
+                }
+                Seeded::Exists(people) => {
+                    println!(
+                        "demo organisation {org:?} exists already, left as it is; sign in with:"
+                    );
+                    print_accounts(&people);
+                }
             }
             Ok(())
         }
@@ -350,13 +373,47 @@ fn audit_checkpoint(config: &Config, org: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn serve(config: Config) -> Result<()> {
+/// One line per demo account: role, address, password (scripts read these columns).
+fn print_accounts(people: &[DemoUser]) {
+    for p in people {
+        println!("  {:<11} {:<32} {}", p.role, p.email, p.password);
+    }
+}
+
+/// The demo organisation `serve --demo` creates on an empty database.
+const DEMO_ORG: &str = "Demo Chemicals";
+
+/// `serve --demo` before the server starts: the demo organisation on an empty database, and
+/// its accounts when it is there. `None` when the database holds other data only.
+fn prepare_demo(db: &Db) -> Result<Option<(bool, Vec<DemoUser>)>> {
+    if demo::database_is_empty(db).map_err(|e| anyhow!(e))? {
+        return match demo::seed(db, DEMO_ORG).map_err(|e| anyhow!(e))? {
+            Seeded::Created(people) => Ok(Some((true, people))),
+            Seeded::Exists(people) => Ok(Some((false, people))),
+        };
+    }
+    let exists = db
+        .read_blocking(|c| orgs::find_by_name(c, DEMO_ORG))
+        .map_err(|e| anyhow!("{e}"))?
+        .is_some();
+    Ok(exists.then(|| (false, demo::accounts(DEMO_ORG))))
+}
+
+fn serve(config: Config, demo: bool) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async move {
         let db = open_db(&config)?;
+        let demo_accounts = if demo {
+            let db = db.clone();
+            tokio::task::spawn_blocking(move || prepare_demo(&db))
+                .await
+                .context("demo seed")??
+        } else {
+            None
+        };
         let has_admin = db
             .read(users::any_admin)
             .await
@@ -368,6 +425,29 @@ fn serve(config: Config) -> Result<()> {
         }
         let bind = config.bind.clone();
         let app = Application::build_with_db(config, db).map_err(|e| anyhow!(e))?;
+        if demo {
+            // Printed once, on standard output, before the first request can arrive: where to
+            // go and who to be. The server itself logs through tracing only.
+            let host = match bind.rsplit_once(':').map(|(h, _)| h) {
+                Some("0.0.0.0" | "[::]" | "") | None => "127.0.0.1",
+                Some(h) => h,
+            };
+            println!(
+                "HazardLoop is running at http://{host}:{} (the API is under /v1, described in openapi.yaml)",
+                app.port()
+            );
+            match &demo_accounts {
+                Some((created, people)) => {
+                    let how = if *created { "created" } else { "kept as it is" };
+                    println!("demo organisation {DEMO_ORG:?} {how}; sign in with:");
+                    print_accounts(people);
+                }
+                None => println!(
+                    "the database already holds other organisations, so no demo was created \
+                     (hazardloop seed demo adds it)"
+                ),
+            }
+        }
         tracing::info!(address = %bind, port = app.port(), "listening");
         app.run_until_stopped().await.context("server error")
     })

@@ -8,9 +8,6 @@ use serde_json::{json, Value};
 
 use crate::bootstrap;
 
-/// Demo sites have no position: no evidence is flagged for being far from them.
-const NO_POSITION: (Option<f64>, Option<f64>, Option<f64>) = (None, None, None);
-
 const TEMPLATES: [&str; 3] = [
     include_str!("../../demo/templates/hot-work-permit.json"),
     include_str!("../../demo/templates/confined-space-entry.json"),
@@ -24,7 +21,12 @@ pub struct DemoUser {
     pub password: &'static str,
 }
 
-/// The password of every demo account.
+/// Demo sites have no position (no circle to judge evidence against).
+const NO_POSITION: (Option<f64>, Option<f64>, Option<f64>) = (None, None, None);
+
+/// The password of every demo account: fixed and documented (README), so that the Quickstart's
+/// sign-in works when copied. The demo is for trying the product on one's own machine; never
+/// run `--demo` or `seed demo` on a server others can reach.
 pub const DEMO_PASSWORD: &str = "demo-password-1";
 
 fn m(name: &str, args: Value) -> Mutation {
@@ -55,14 +57,68 @@ fn apply(db: &Db, caller: &Caller, name: &str, args: Value) -> Result<String, St
     }
 }
 
-/// Creates the demo organisation `org` and returns its accounts.
-pub fn seed(db: &Db, org: &str) -> Result<Vec<DemoUser>, String> {
+/// What [`seed`] did.
+pub enum Seeded {
+    /// The organisation was created with these accounts.
+    Created(Vec<DemoUser>),
+    /// An organisation of that name exists already; nothing was changed. The accounts are
+    /// those the demo creates (they still work unless someone changed them since).
+    Exists(Vec<DemoUser>),
+}
+
+/// The roles of the demo accounts, in the order they are created and printed. The rectifier is
+/// an inspector by role, the one hazards are assigned to.
+const ROLES: [(&str, Role); 5] = [
+    ("admin", Role::Admin),
+    ("manager", Role::Manager),
+    ("supervisor", Role::Supervisor),
+    ("inspector", Role::Inspector),
+    ("rectifier", Role::Inspector),
+];
+
+/// The address of a demo account: `<role>@<organisation name, letters and digits>.example`.
+fn demo_email(org: &str, role: &str) -> String {
     let slug: String = org
         .to_lowercase()
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect();
-    let email = |role: &str| format!("{role}@{slug}.example");
+    format!("{role}@{slug}.example")
+}
+
+/// The accounts the demo organisation `org` has (or will have), all with [`DEMO_PASSWORD`].
+pub fn accounts(org: &str) -> Vec<DemoUser> {
+    ROLES
+        .iter()
+        .map(|&(role, _)| DemoUser {
+            role,
+            email: demo_email(org, role),
+            password: DEMO_PASSWORD,
+        })
+        .collect()
+}
+
+/// Does any organisation exist? (`serve --demo` seeds only an empty database.)
+pub fn database_is_empty(db: &Db) -> Result<bool, String> {
+    db.read_blocking(hazardloop_storage::orgs::list)
+        .map(|orgs| orgs.is_empty())
+        .map_err(|e| e.to_string())
+}
+
+/// Creates the demo organisation `org` unless an organisation of that name exists; running it
+/// again changes nothing.
+pub fn seed(db: &Db, org: &str) -> Result<Seeded, String> {
+    let existing = db
+        .read_blocking(|c| hazardloop_storage::orgs::find_by_name(c, org))
+        .map_err(|e| e.to_string())?;
+    if existing.is_some() {
+        return Ok(Seeded::Exists(accounts(org)));
+    }
+    create(db, org).map(Seeded::Created)
+}
+
+fn create(db: &Db, org: &str) -> Result<Vec<DemoUser>, String> {
+    let email = |role: &str| demo_email(org, role);
     let admin = bootstrap::add_user(
         db,
         Some(org),
@@ -97,18 +153,8 @@ pub fn seed(db: &Db, org: &str) -> Result<Vec<DemoUser>, String> {
         Some(&plant.id),
         NO_POSITION,
     )?;
-    let mut people = vec![DemoUser {
-        role: "admin",
-        email: admin.email.clone(),
-        password: DEMO_PASSWORD,
-    }];
     let mut ids = std::collections::BTreeMap::new();
-    for (role, r) in [
-        ("manager", Role::Manager),
-        ("supervisor", Role::Supervisor),
-        ("inspector", Role::Inspector),
-        ("rectifier", Role::Inspector),
-    ] {
+    for (role, r) in ROLES.into_iter().filter(|(_, r)| *r != Role::Admin) {
         let u = bootstrap::add_user(
             db,
             Some(org),
@@ -119,11 +165,6 @@ pub fn seed(db: &Db, org: &str) -> Result<Vec<DemoUser>, String> {
             Some(&plant.id),
         )?;
         ids.insert(role, u.id.clone());
-        people.push(DemoUser {
-            role,
-            email: u.email,
-            password: DEMO_PASSWORD,
-        });
     }
     let caller = |role: &str| -> Result<Caller, String> {
         let id = if role == "admin" {
@@ -229,5 +270,5 @@ pub fn seed(db: &Db, org: &str) -> Result<Vec<DemoUser>, String> {
                      "contingency_plan": "Suspend hot work in the tank farm until done"}
         }),
     )?;
-    Ok(people)
+    Ok(accounts(org))
 }

@@ -436,6 +436,7 @@ pub fn worker_db(db: &Db, config: &Config) -> Db {
 
 /// The HTTP client deliveries are sent with: no redirects, no proxies, the checking resolver.
 pub fn delivery_client(s: &DeliverySettings) -> Result<reqwest::Client, String> {
+    hazardloop_storage::tls::install_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()

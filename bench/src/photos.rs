@@ -36,8 +36,8 @@ pub struct PhotosArgs {
     /// Concurrent clients for throughput and submissions.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// The photo fixtures (`../shared/fixtures/photos` from the repository).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/photos"))]
+    /// The photo fixtures (`tests/fixtures/photos` in the repository).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/photos"))]
     pub fixtures: PathBuf,
     #[command(flatten)]
     pub server: ServerOpts,

@@ -1,10 +1,10 @@
-//! Every photo fixture (`../shared/fixtures/photos/`) judged as the fixtures README says.
+//! Every photo fixture (`tests/fixtures/photos/` in the repository) judged as its README says.
 
 use hazardloop_media::{inspect, render, DecodeLimits, Format, Rejection, Structure};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
-        "{}/../../shared/fixtures/photos/{name}",
+        "{}/../tests/fixtures/photos/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

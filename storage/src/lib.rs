@@ -37,6 +37,7 @@ pub mod schema;
 pub mod sites;
 pub mod stats;
 pub mod templates;
+pub mod tls;
 pub mod tokens;
 pub mod uploads;
 pub mod users;

@@ -235,3 +235,58 @@ pub fn find_active_by_id(conn: &mut DbConn, id: &str) -> Result<Option<User>, St
         .first(conn)
         .optional()?)
 }
+
+/// Someone who can act at a site, for the people list of that site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonAtSite {
+    pub id: String,
+    pub name: String,
+    /// The effective role at the site: the highest held there or above; `Admin` for
+    /// organisation admins.
+    pub role: Role,
+}
+
+/// The active people whose role applies at `site` (a membership at the site or an ancestor, or
+/// organisation admin), each once with their effective role there, ordered by name then id.
+/// Integration clients' principals are not people and are left out.
+pub fn people_at(conn: &mut DbConn, site: &Site) -> Result<Vec<PersonAtSite>, StorageError> {
+    let lineage: Vec<String> = site.lineage().into_iter().map(str::to_string).collect();
+    let admins: Vec<(String, String)> = users::table
+        .filter(users::org_id.eq(&site.org_id))
+        .filter(users::is_admin.eq(true))
+        .filter(users::active.eq(true))
+        .filter(users::kind.eq("person"))
+        .select((users::id, users::name))
+        .load(conn)?;
+    let members: Vec<(String, String, String)> = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::org_id.eq(&site.org_id))
+        .filter(memberships::site_id.eq_any(lineage))
+        .filter(users::active.eq(true))
+        .filter(users::kind.eq("person"))
+        .select((users::id, users::name, memberships::role))
+        .load(conn)?;
+    let mut by_id: std::collections::BTreeMap<String, PersonAtSite> = admins
+        .into_iter()
+        .map(|(id, name)| {
+            let p = PersonAtSite {
+                id: id.clone(),
+                name,
+                role: Role::Admin,
+            };
+            (id, p)
+        })
+        .collect();
+    for (id, name, role) in members {
+        let Ok(role) = role.parse::<Role>() else {
+            continue;
+        };
+        by_id
+            .entry(id.clone())
+            .and_modify(|p| p.role = p.role.max(role))
+            .or_insert(PersonAtSite { id, name, role });
+    }
+    let mut people: Vec<PersonAtSite> = by_id.into_values().collect();
+    people.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    Ok(people)
+}

@@ -23,8 +23,13 @@ pub enum Refusal {
         command: &'static str,
         /// The hazard's current state.
         state: HazardState,
-        /// The commands that state allows (for anyone), in [`crate::Command::ALL_NAMES`] order.
+        /// The commands that state allows (for anyone with the right role), in
+        /// [`crate::Command::ALL_NAMES`] order. In the response body as `state_allows` (and,
+        /// for older clients, `allowed`).
         allowed: Vec<&'static str>,
+        /// Of those, the ones this actor may run now (`caller_may_run` in the body; the same
+        /// list as a hazard's `caller_may_run`).
+        caller_may_run: Vec<&'static str>,
     },
     /// Required arguments absent or blank, named by their JSON argument names (code
     /// `missing_fields`).
@@ -65,14 +70,23 @@ impl Refusal {
     }
 
     /// Machine-readable details for the response body: `{}` for `forbidden`,
-    /// `{"state", "allowed"}` for `invalid_transition`, `{"fields"}` for `missing_fields`,
+    /// `{"state", "state_allows", "caller_may_run", "allowed"}` (`allowed`: the same as
+    /// `state_allows`, kept for older clients) for `invalid_transition`, `{"fields"}` for `missing_fields`,
     /// `{"field"}` for `invalid`.
     pub fn details(&self) -> Value {
         match self {
             Refusal::Forbidden { .. } => json!({}),
-            Refusal::InvalidTransition { state, allowed, .. } => {
-                json!({ "state": state.as_str(), "allowed": allowed })
-            }
+            Refusal::InvalidTransition {
+                state,
+                allowed,
+                caller_may_run,
+                ..
+            } => json!({
+                "state": state.as_str(),
+                "state_allows": allowed,
+                "caller_may_run": caller_may_run,
+                "allowed": allowed,
+            }),
             Refusal::MissingFields(fields) => json!({ "fields": fields }),
             Refusal::Invalid { field, .. } => json!({ "field": field }),
         }
@@ -97,10 +111,25 @@ mod tests {
             command: "verify",
             state: HazardState::Closed,
             allowed: vec![],
+            caller_may_run: vec![],
         };
         assert_eq!(r.code(), "invalid_transition");
         assert_eq!(r.message(), "cannot verify a hazard that is closed");
-        assert_eq!(r.details(), json!({"state": "closed", "allowed": []}));
+        assert_eq!(
+            r.details(),
+            json!({"state": "closed", "state_allows": [], "caller_may_run": [], "allowed": []})
+        );
+        let r = Refusal::InvalidTransition {
+            command: "verify",
+            state: HazardState::Reported,
+            allowed: vec!["assign", "cancel"],
+            caller_may_run: vec!["cancel"],
+        };
+        assert_eq!(
+            r.details(),
+            json!({"state": "reported", "state_allows": ["assign", "cancel"],
+                   "caller_may_run": ["cancel"], "allowed": ["assign", "cancel"]})
+        );
 
         let r = Refusal::MissingFields(vec!["note".into(), "after_photos".into()]);
         assert_eq!(r.code(), "missing_fields");

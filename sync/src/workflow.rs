@@ -124,9 +124,15 @@ pub fn commands_from(state: HazardState) -> Vec<&'static str> {
 /// permitted. Argument completeness is not considered. Takes the policy so that a future
 /// policy-dependent permission does not change the signature.
 pub fn allowed_commands(facts: &HazardFacts, actor: &Actor, _policy: &Policy) -> Vec<&'static str> {
+    caller_may_run(facts, actor)
+}
+
+/// The commands the state allows and `actor` is permitted to run, in [`Command::ALL_NAMES`]
+/// order (the body of [`allowed_commands`], and the `caller_may_run` of a refusal).
+fn caller_may_run(facts: &HazardFacts, actor: &Actor) -> Vec<&'static str> {
     Command::ALL_NAMES
         .into_iter()
-        .filter(|name| check_gate(facts, actor, name).is_ok())
+        .filter(|name| target(facts.state, name).is_some() && permit(facts, actor, name).is_ok())
         .collect()
 }
 
@@ -145,6 +151,7 @@ pub fn check_gate(facts: &HazardFacts, actor: &Actor, name: &str) -> Result<(), 
             command,
             state: facts.state,
             allowed: commands_from(facts.state),
+            caller_may_run: caller_may_run(facts, actor),
         });
     }
     permit(facts, actor, command).map_err(|reason| Refusal::Forbidden { reason })

@@ -307,15 +307,27 @@ fn every_state_command_actor_and_grade() {
                         let ctx =
                             format!("{name} in {state} by {kind:?} (major {major}, full {full})");
                         if !state_ok {
+                            let Err(Refusal::InvalidTransition {
+                                command,
+                                state: got_state,
+                                allowed,
+                                caller_may_run,
+                            }) = got
+                            else {
+                                panic!("{ctx}: {got:?}");
+                            };
                             assert_eq!(
-                                got,
-                                Err(Refusal::InvalidTransition {
-                                    command: name,
-                                    state,
-                                    allowed: expected_allowed_from(state),
-                                }),
+                                (command, got_state, &allowed),
+                                (*name, state, &expected_allowed_from(state)),
                                 "{ctx}"
                             );
+                            // What the caller may run is what the hazard shows them.
+                            assert_eq!(
+                                caller_may_run,
+                                allowed_commands(&facts, &who, &policy),
+                                "{ctx}"
+                            );
+                            assert!(caller_may_run.iter().all(|c| allowed.contains(c)), "{ctx}");
                             continue;
                         }
                         if !permitted {

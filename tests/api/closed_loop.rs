@@ -14,6 +14,7 @@ both_backends!(
     stale_if_match_answers_412_and_changes_nothing,
     rectify_on_spot_and_reject_then_resubmit,
     lists_filter_by_site_subtree_state_and_assignee,
+    the_state_s_commands_and_the_caller_s_are_two_named_lists_in_both_places,
 );
 
 const PHOTO: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -538,4 +539,63 @@ async fn lists_filter_by_site_subtree_state_and_assignee(backend: Backend) {
         "invalid_query",
     )
     .await;
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("a list: {v}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `state_allows` (what the state accepts from someone) and `caller_may_run` (what this caller
+/// may run now) on the hazard and in a 409, with the old names kept as aliases.
+async fn the_state_s_commands_and_the_caller_s_are_two_named_lists_in_both_places(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let c = crew(&app).await;
+    let id = report(&app, &c, "Loose handrail", "general").await;
+    let as_supervisor = app
+        .get_json(&format!("/v1/hazards/{id}"), c.token("supervisor"))
+        .await;
+    let as_verifier = app
+        .get_json(&format!("/v1/hazards/{id}"), c.token("verifier"))
+        .await;
+    let state_allows = names(&as_supervisor["state_allows"]);
+    assert_eq!(
+        state_allows,
+        ["assign", "rectify_on_spot", "regrade", "cancel"],
+        "{as_supervisor}"
+    );
+    assert_eq!(names(&as_verifier["state_allows"]), state_allows);
+    let supervisor_may = names(&as_supervisor["caller_may_run"]);
+    let verifier_may = names(&as_verifier["caller_may_run"]);
+    // Not rectify_on_spot: only the reporter may.
+    assert_eq!(supervisor_may, ["assign", "regrade", "cancel"]);
+    assert!(
+        verifier_may.is_empty(),
+        "an inspector who did not report it: {verifier_may:?}"
+    );
+    assert_eq!(names(&as_supervisor["allowed_commands"]), supervisor_may);
+    for who in ["supervisor", "verifier"] {
+        let res = app
+            .post(
+                &format!("/v1/hazards/{id}/verify"),
+                c.token(who),
+                &json!({"note": "x"}),
+            )
+            .await;
+        let body = assert_problem(res, 409, "invalid_transition").await;
+        assert_eq!(body["state"], "reported");
+        assert_eq!(names(&body["state_allows"]), state_allows, "{body}");
+        assert_eq!(names(&body["allowed"]), state_allows, "{body}");
+        let mine = if who == "supervisor" {
+            &supervisor_may
+        } else {
+            &verifier_may
+        };
+        assert_eq!(&names(&body["caller_may_run"]), mine, "{who}: {body}");
+    }
 }

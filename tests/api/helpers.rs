@@ -38,8 +38,7 @@ pub struct TestApp {
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("HAZARDLOOP_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    crate::pg_cluster::admin_url()
 }
 
 fn drop_stale_pg_databases() {
@@ -85,8 +84,9 @@ pub fn database_url_for(backend: Backend, dir: &std::path::Path) -> String {
                 uuid::Uuid::new_v4().simple()
             );
             let admin = pg_admin_url();
-            let mut conn = PgConnection::establish(&admin)
-                .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for the tests: {e}"));
+            let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
+                panic!("cannot connect to the test PostgreSQL at {admin}: {e}")
+            });
             diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
                 .execute(&mut conn)
                 .expect("create test database");

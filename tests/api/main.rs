@@ -1,9 +1,10 @@
 //! The integration suite: the real server on a real port, a fresh SQLite file or a fresh
-//! PostgreSQL database per test. Every test in `both_backends!` runs once on each backend, as
+//! PostgreSQL database per test (in a throwaway cluster of this process, see `pg_cluster`). Every test in `both_backends!` runs once on each backend, as
 //! `sqlite::<name>` and `postgres::<name>`.
 
 mod contract;
 mod helpers;
+mod pg_cluster;
 mod s3;
 
 mod audit;
@@ -15,8 +16,10 @@ mod inspections;
 mod integration;
 mod isolation;
 mod jobs;
+mod newcomer;
 mod openapi;
 mod outage;
+mod people;
 mod photos;
 mod search;
 mod sync;

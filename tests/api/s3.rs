@@ -1,73 +1,95 @@
-//! A real S3 server for the photo suite: `s3s-fs` (it checks request signatures), one process
-//! per test on a free port with its own temporary root; a bucket is a folder under the root.
-//! Install it with `cargo install s3s-fs --version 0.14.1 --features binary --locked`.
+//! A real S3 server for the photo suite, inside the test process: the `s3s-fs` file-system
+//! backend behind the `s3s` service (it checks request signatures), served by hyper on a free
+//! loopback port with its own temporary root; a bucket is a folder under the root. Nothing has
+//! to be installed first.
 
-use std::net::TcpStream;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use hazardloop_api::Config;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
 
 const ACCESS_KEY: &str = "hazardloop-test";
 const SECRET_KEY: &str = "hazardloop-test-secret";
 const BUCKET: &str = "photos";
 
-/// A running s3s-fs, killed when dropped.
+/// A running S3 server, stopped when dropped.
+///
+/// It runs on a thread of its own with its own runtime, so it outlives neither the test nor
+/// depends on how the test's runtime is built, and dropping it stops every connection.
 pub struct S3Server {
-    child: Child,
-    port: u16,
+    addr: SocketAddr,
     root: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl S3Server {
-    /// Starts s3s-fs with an empty bucket and waits until it accepts connections.
+    /// Starts the server with an empty bucket; it accepts connections when this returns (the
+    /// listening socket is bound before the thread starts, so there is no port race).
     pub fn start() -> S3Server {
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(root.path().join(BUCKET)).expect("bucket folder");
-        let bin = std::env::var("HAZARDLOOP_TEST_S3S_FS").unwrap_or_else(|_| "s3s-fs".into());
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = Command::new(&bin)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-                .arg(root.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot start {bin} ({e}); install it with: cargo install s3s-fs \
-                         --version 0.14.1 --features binary --locked"
-                    )
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = listener.local_addr().expect("local address");
+        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs root");
+        let service = {
+            let mut b = S3ServiceBuilder::new(fs);
+            b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            b.build()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("s3s".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .expect("S3 server runtime");
+                runtime.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    let http = ConnBuilder::new(TokioExecutor::new());
+                    let mut stopped = std::pin::pin!(stopped);
+                    loop {
+                        let socket = tokio::select! {
+                            accepted = listener.accept() => match accepted {
+                                Ok((socket, _)) => socket,
+                                Err(_) => continue,
+                            },
+                            _ = stopped.as_mut() => break,
+                        };
+                        let conn = http
+                            .serve_connection(TokioIo::new(socket), service.clone())
+                            .into_owned();
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
                 });
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return S3Server { child, port, root };
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // the port was taken meanwhile: try another
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+                // Dropping the runtime cancels the connections still open.
+                runtime.shutdown_background();
+            })
+            .expect("S3 server thread");
+        S3Server {
+            addr,
+            root,
+            stop: Some(stop),
+            thread: Some(thread),
         }
-        panic!("s3s-fs did not start");
     }
 
     /// Points a server configuration at this S3 server.
     pub fn configure(&self, config: &mut Config) {
         config.s3_bucket = Some(BUCKET.into());
-        config.s3_endpoint = Some(format!("http://127.0.0.1:{}", self.port));
+        config.s3_endpoint = Some(format!("http://{}", self.addr));
         config.s3_access_key_id = Some(ACCESS_KEY.into());
         config.s3_secret_access_key = Some(SECRET_KEY.into());
         config.s3_allow_http = true;
@@ -82,7 +104,11 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use hazardloop_storage::hazards::{self, HazardFilter};
 use hazardloop_storage::{access, change, engine, now_ms, sites, users};
-use hazardloop_sync::{allowed_commands, Actor};
+use hazardloop_sync::{allowed_commands, commands_from, Actor};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -169,7 +169,13 @@ pub async fn get(
     let facts = row.facts()?;
     let mut body =
         serde_json::to_value(row.view(now)).map_err(|e| ApiError::internal(e.to_string()))?;
-    body["allowed_commands"] = json!(allowed_commands(&facts, &actor, &policy));
+    // Two lists that answer different questions, named for the question: what the hazard's
+    // state accepts from someone with the right role, and what this caller may run now.
+    // `allowed_commands` is the latter under its first name, kept for existing clients.
+    let mine = allowed_commands(&facts, &actor, &policy);
+    body["state_allows"] = json!(commands_from(facts.state));
+    body["caller_may_run"] = json!(mine);
+    body["allowed_commands"] = json!(mine);
     body["photos"] = json!(photos
         .iter()
         .map(|p| json!({

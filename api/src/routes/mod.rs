@@ -60,6 +60,7 @@ routes! {
     GET "/v1/sites": "sites:read" => sites::list,
     GET "/v1/sites/{id}": "sites:read" => sites::get,
     PATCH "/v1/sites/{id}": "person" => sites::update,
+    GET "/v1/sites/{id}/people": "person" => sites::people,
     POST "/v1/clients": "person" => clients::create,
     GET "/v1/clients": "person" => clients::list,
     DELETE "/v1/clients/{id}": "person" => clients::revoke,

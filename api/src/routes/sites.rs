@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use hazardloop_storage::sites::{self, Site};
 use hazardloop_storage::{access, users};
+use hazardloop_sync::Role;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -189,4 +190,41 @@ pub async fn update(
         .write(move |c| sites::set_position(c, &admin.org_id, &id, position))
         .await?;
     Ok(HttpResponse::Ok().json(site_json(&site)))
+}
+
+/// `GET /v1/sites/{id}/people`: whom a supervisor can assign or name as verifier at a site.
+/// The people whose role applies there (a membership at the site or above it, and
+/// organisation admins), with only their id, name and effective role at the site: no e-mail
+/// address and no other memberships. For admins and for users who are at least supervisor at
+/// the site; an inspector there gets 403; without a role there (or for another
+/// organisation's site) 404, as for the site itself.
+pub async fn people(
+    state: web::Data<AppState>,
+    auth: AuthedUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let people = state
+        .db
+        .read(move |c| {
+            let site = sites::get(c, &auth.org_id, &id)?;
+            let role = users::role_at(c, &auth.user_id, auth.is_admin, &site)?;
+            match role {
+                None => Err(hazardloop_storage::StorageError::NotFound),
+                Some(r) if r.at_least(Role::Supervisor) => users::people_at(c, &site).map(Some),
+                Some(_) => Ok(None),
+            }
+        })
+        .await?;
+    let Some(people) = people else {
+        return Err(ApiError::forbidden(
+            "only supervisors, managers and admins of the site may list its people",
+        ));
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "items": people
+            .iter()
+            .map(|p| json!({"id": p.id, "name": p.name, "role": p.role.as_str()}))
+            .collect::<Vec<_>>(),
+    })))
 }

@@ -180,6 +180,7 @@ impl BlobStore {
                         "the S3 part size must be at least {MIN_PART_SIZE} bytes"
                     )));
                 }
+                crate::tls::install_provider();
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(&s3.bucket)
                     .with_region(&s3.region)

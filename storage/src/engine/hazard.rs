@@ -503,7 +503,7 @@ pub(super) fn update(
         return Err(Rejection::new(
             "invalid_transition",
             format!("cannot edit a hazard that is {}", row.state),
-            json!({"state": row.state, "allowed": []}),
+            json!({"state": row.state, "state_allows": [], "caller_may_run": [], "allowed": []}),
         )
         .with_current(current(&row, ctx.now))
         .into());

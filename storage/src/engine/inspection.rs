@@ -108,7 +108,7 @@ fn load_writable(
         return Err(Rejection::new(
             "invalid_transition",
             "the inspection was deleted",
-            json!({"state": "deleted", "allowed": []}),
+            json!({"state": "deleted", "state_allows": [], "caller_may_run": [], "allowed": []}),
         )
         .with_current(current(conn, &row))
         .into());
@@ -212,7 +212,7 @@ pub(super) fn answer(
         return Err(Rejection::new(
             "invalid_transition",
             "a submitted inspection's answers cannot change",
-            json!({"state": row.status, "allowed": []}),
+            json!({"state": row.status, "state_allows": [], "caller_may_run": [], "allowed": []}),
         )
         .with_current(cur)
         .into());
@@ -427,7 +427,7 @@ pub(super) fn delete(
         return Err(Rejection::new(
             "invalid_transition",
             "a submitted inspection is never deleted",
-            json!({"state": row.status, "allowed": []}),
+            json!({"state": row.status, "state_allows": [], "caller_may_run": [], "allowed": []}),
         )
         .with_current(cur)
         .into());

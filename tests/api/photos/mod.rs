@@ -63,10 +63,10 @@ pub async fn photo_app(
     spawn_app_on(backend, s3, adjust).await
 }
 
-/// A fixture's bytes (`../shared/fixtures/photos/`).
+/// A fixture's bytes (`tests/fixtures/photos/`).
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
-        "{}/../shared/fixtures/photos/{name}",
+        "{}/tests/fixtures/photos/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
