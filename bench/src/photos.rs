@@ -285,6 +285,9 @@ async fn memory(
         }
     }
     let after: Memory = server.memory()?;
+    // Idle again: what the burst left resident.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle: Memory = server.memory()?;
     rows.push(vec![
         setup.label().into(),
         if jobs {
@@ -297,6 +300,7 @@ async fn memory(
         mib(before.rss_kb),
         mib(after.hwm_kb),
         mib(after.hwm_kb.saturating_sub(before.rss_kb)),
+        mib(idle.rss_kb),
     ]);
     Ok(())
 }
@@ -452,7 +456,8 @@ pub async fn run(args: PhotosArgs) -> Result<()> {
                 "upload wall s",
                 "RSS before MiB",
                 "peak RSS (VmHWM) MiB",
-                "growth MiB"
+                "growth MiB",
+                "RSS 3 s after MiB"
             ],
             &mem
         )
