@@ -296,6 +296,9 @@ fn case(method: &str, path: &str, fx: &Fixture, p: &mut Principal) -> Case {
         ("GET", "/v1/sites/{id}") => by_id(Readers::Plant, &fx.plant, &r, &|id| {
             Req::new("GET", at(path, id))
         }),
+        ("GET", "/v1/sites/{id}/people") => by_id(Readers::Plant, &fx.plant, &r, &|id| {
+            Req::new("GET", at(path, id))
+        }),
         ("PATCH", "/v1/sites/{id}") => by_id(Readers::Admins, &fx.plant, &r, &|id| {
             Req::new("PATCH", at(path, id))
                 .json(json!({"latitude": 31.23, "longitude": 121.47, "radius_m": 800}))
