@@ -1,10 +1,12 @@
 //! The rules of HazardLoop, as pure code. This crate owns what the server decides: roles and
 //! who may do what, the hazard workflow state machine (section 3 of the design), the checklist
-//! template format and answer validation, hybrid logical clocks and the per-field merge policy
-//! of offline sync, the mutation envelope and its argument parsing, and the tamper-evident audit
-//! hash chain. It does no I/O: no HTTP, no SQL, no files, no clock reads (times come in as unix
-//! milliseconds), no randomness. `storage` loads state, asks this crate what to do and writes
-//! the outcome; `api` authenticates and parses requests. Neither is known here.
+//! template format and answer validation, the rules of dual prevention (risk grading, check
+//! cycles, task timing, levels raised by open hazards: section 8), hybrid logical clocks and the
+//! per-field merge policy of offline sync, the mutation envelope and its argument parsing, and
+//! the tamper-evident audit hash chain. It does no I/O: no HTTP, no SQL, no files, no clock reads
+//! (times come in as unix milliseconds), no randomness. `storage` loads state, asks this crate
+//! what to do and writes the outcome; `api` authenticates and parses requests. Neither is known
+//! here.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -30,6 +32,7 @@ pub mod merge;
 pub mod mutation;
 pub mod photo;
 pub mod refusal;
+pub mod risk;
 pub mod role;
 pub mod search;
 pub mod timestamp;
