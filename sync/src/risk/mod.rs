@@ -1,7 +1,8 @@
 //! The rules of dual prevention (双重预防, section 8 of the design), as pure code: how a risk
 //! assessment maps to a colour ([`matrix`]), how a check duty's cycle produces the windows in which
 //! a check task is due ([`cycle`]), when a check record counts as on time, late or missed
-//! ([`timing`]), and how open hazards raise a risk unit's level ([`level`]).
+//! ([`timing`]), how open hazards raise a risk unit's level ([`level`]), and the register's
+//! spreadsheet layout ([`register`]).
 //!
 //! Times come in as unix milliseconds and local calendar rules use a fixed UTC offset: the
 //! organisation's zone is resolved to an offset by the caller (the zones this product is used in,
@@ -10,6 +11,7 @@
 pub mod cycle;
 pub mod level;
 pub mod matrix;
+pub mod register;
 pub mod timing;
 
 pub use cycle::{Cycle, DayRule, Pause, Schedule, WorkWindow};
