@@ -1,6 +1,7 @@
 //! The statutory period report: hand-counted figures of a fixture organisation, period
 //! boundaries in Asia/Shanghai, the organisation's time zone, scopes and visibility.
 
+use calamine::{Data, Reader};
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
@@ -11,6 +12,8 @@ use crate::{both_backends, Backend};
 both_backends!(
     the_period_report_matches_hand_counted_figures,
     inspection_hazards_count_as_inspection_and_bad_periods_are_refused,
+    workbooks_csv_and_the_printable_page_match_the_report,
+    signing_freezes_the_figures_and_a_later_edit_shows_what_changed,
 );
 
 const PHOTO: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -358,7 +361,26 @@ async fn the_period_report_matches_hand_counted_figures(backend: Backend) {
 async fn inspection_hazards_count_as_inspection_and_bad_periods_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let c = crew(&app).await;
-    crate::inspections::raise_three_hazards(&app, &c).await;
+    let inspection = crate::inspections::raise_three_hazards(&app, &c).await;
+    // The inspection ledger as a workbook.
+    let (status, _, xlsx) = download(&app, "/v1/inspections/export", &c.admin, Some("zh-CN")).await;
+    assert_eq!(status, 200);
+    let rows = sheet(&xlsx, "检查台账");
+    assert_eq!(text(&rows[0][0]), "编号");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(text(&rows[1][0]), inspection);
+    assert_eq!(text(&rows[1][5]), "submitted");
+    assert!(!text(&rows[1][2]).is_empty());
+    assert!(matches!(rows[1][8], Data::DateTime(_)), "{:?}", rows[1][8]);
+    let (_, _, en) = download(&app, "/v1/inspections/export?lang=en", &c.admin, None).await;
+    assert_eq!(text(&sheet(&en, "Inspections")[0][0]), "ID");
+    let res = app
+        .get(
+            &format!("/v1/inspections/export?site_id={}", uuid::Uuid::now_v7()),
+            &c.admin,
+        )
+        .await;
+    assert_problem(res, 404, "not_found").await;
     // Today in Beijing time, as a one-day range.
     let tz = hazardloop_sync::period::time_zone("Asia/Shanghai").unwrap();
     let today =
@@ -400,4 +422,381 @@ async fn inspection_hazards_count_as_inspection_and_bad_periods_are_refused(back
         )
         .await;
     assert_problem(res, 404, "not_found").await;
+}
+
+/// GET with extra headers; returns status, content type and body bytes.
+async fn download(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    lang: Option<&str>,
+) -> (u16, String, Vec<u8>) {
+    let mut req = app.client.get(app.url(path)).bearer_auth(token);
+    if let Some(l) = lang {
+        req = req.header("accept-language", l);
+    }
+    let res = crate::contract::checked(
+        "GET",
+        path.split('?').next().unwrap(),
+        req.send().await.unwrap(),
+    )
+    .await;
+    let status = res.status().as_u16();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ct, res.bytes().await.unwrap().to_vec())
+}
+
+fn sheet(bytes: &[u8], name: &str) -> Vec<Vec<Data>> {
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let range = wb.worksheet_range(name).unwrap();
+    range.rows().map(|r| r.to_vec()).collect()
+}
+
+fn text(d: &Data) -> String {
+    match d {
+        Data::String(s) => s.clone(),
+        Data::Empty => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn number(d: &Data) -> f64 {
+    match d {
+        Data::Float(f) => *f,
+        Data::Int(i) => *i as f64,
+        Data::DateTime(t) => t.as_f64(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+async fn workbooks_csv_and_the_printable_page_match_the_report(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let fx = fixture(&app).await;
+    let admin = fx.c.admin.clone();
+    let json = app
+        .get_json("/v1/reports/period?period=2026-Q1", &admin)
+        .await;
+    let f = &json["figures"];
+
+    // The report's workbook, in Chinese from Accept-Language.
+    let (status, ct, xlsx) = download(
+        &app,
+        "/v1/reports/period.xlsx?period=2026-Q1",
+        &admin,
+        Some("zh-CN,zh;q=0.9,en;q=0.5"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/vnd.openxmlformats"), "{ct}");
+    let summary = sheet(&xlsx, "汇总");
+    assert_eq!(text(&summary[0][0]), "项目");
+    let value = |label: &str| {
+        summary
+            .iter()
+            .find(|r| text(&r[0]) == label)
+            .map(|r| number(&r[1]))
+            .unwrap_or_else(|| panic!("no row {label}"))
+    };
+    assert_eq!(value("排查隐患数"), f["found"].as_f64().unwrap());
+    assert_eq!(
+        value("按期整改"),
+        f["rectification"]["on_time"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("整改率"),
+        f["rectification"]["rectification_rate"].as_f64().unwrap()
+    );
+    assert_eq!(value("整改资金 (CNY)"), 1300.0);
+    let sites = sheet(&xlsx, "各场所");
+    let from_xlsx: Vec<(String, f64)> = sites[1..]
+        .iter()
+        .map(|r| (text(&r[0]), number(&r[1])))
+        .collect();
+    let from_json: Vec<(String, f64)> = f["by_site"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["site_name"].as_str().unwrap().to_string(),
+                s["found"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(from_xlsx, from_json);
+    let majors = sheet(&xlsx, "重大隐患");
+    assert_eq!(majors.len(), 2);
+    assert_eq!(text(&majors[1][0]), "主管道腐蚀");
+    assert_eq!(text(&majors[1][7]), "Li Wei");
+    // Found 09:00 on 1 March Beijing time: a real Excel date showing that local time.
+    let local = ms("2026-03-01T09:00:00+08:00") + 8 * 3_600_000;
+    let serial = local as f64 / 86_400_000.0 + 25_569.0;
+    assert!(
+        matches!(majors[1][4], Data::DateTime(_)),
+        "{:?}",
+        majors[1][4]
+    );
+    assert!((number(&majors[1][4]) - serial).abs() < 1e-6);
+
+    // The hazard ledger: Chinese headers, every hazard, Chinese text intact; English on request.
+    let (status, _, ledger) = download(
+        &app,
+        "/v1/hazards/export?format=xlsx",
+        &admin,
+        Some("zh-CN"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let rows = sheet(&ledger, "隐患台账");
+    assert_eq!(text(&rows[0][0]), "编号");
+    assert_eq!(rows.len(), 1 + 7);
+    let major = rows.iter().find(|r| text(&r[0]) == fx.major).unwrap();
+    assert_eq!(text(&major[3]), "主管道腐蚀");
+    let costs: f64 = rows[1..]
+        .iter()
+        .filter(|r| !matches!(r[17], Data::Empty))
+        .map(|r| number(&r[17]))
+        .sum();
+    assert_eq!(costs, 1300.0);
+    let (_, _, en) = download(
+        &app,
+        "/v1/hazards/export?format=xlsx&lang=en",
+        &admin,
+        Some("zh-CN"),
+    )
+    .await;
+    assert_eq!(text(&sheet(&en, "Hazards")[0][0]), "ID");
+
+    // CSV: a byte-order mark for a Chinese client or on request, none otherwise.
+    let bom = [0xEF, 0xBB, 0xBF];
+    let (_, _, zh) = download(&app, "/v1/hazards/export", &admin, Some("zh-CN,zh;q=0.9")).await;
+    assert_eq!(zh[..3], bom);
+    assert!(String::from_utf8(zh[3..].to_vec())
+        .unwrap()
+        .contains("主管道腐蚀"));
+    let (_, _, plain) = download(&app, "/v1/hazards/export", &admin, Some("en-US,zh;q=0.5")).await;
+    assert_eq!(&plain[..3], b"id,");
+    let (_, _, asked) = download(&app, "/v1/hazards/export?bom=true", &admin, None).await;
+    assert_eq!(asked[..3], bom);
+    let (_, _, refused) = download(&app, "/v1/hazards/export?bom=false", &admin, Some("zh")).await;
+    assert_eq!(&refused[..3], b"id,");
+    let res = app.get("/v1/hazards/export?format=pdf", &admin).await;
+    assert_problem(res, 400, "unsupported_format").await;
+
+    // The printable page: self-contained, escaped.
+    app.patch(
+        &format!("/v1/hazards/{}", fx.major),
+        &admin,
+        &json!({"title": "<script>alert(1)</script> 主管道"}),
+        None,
+    )
+    .await;
+    let (status, ct, page) = download(
+        &app,
+        "/v1/reports/period.html?period=2026-Q1&lang=zh",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/html"), "{ct}");
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("@page{size:A4"));
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; 主管道"));
+    assert!(!page.contains("<script"));
+    assert!(!page.contains("src=") && !page.contains("href=") && !page.contains("url("));
+    assert!(page.contains("主要负责人（签字）"));
+}
+
+async fn signing_freezes_the_figures_and_a_later_edit_shows_what_changed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let fx = fixture(&app).await;
+    let c = &fx.c;
+    // The manager is named principal: the admin no longer signs.
+    let db = app.db.clone();
+    let manager = c.id("manager").to_string();
+    let org = tokio::task::spawn_blocking(move || {
+        db.write_blocking(|conn| {
+            let org = hazardloop_storage::orgs::list(conn)?.remove(0);
+            hazardloop_storage::orgs::set_principal(conn, &org.id, &manager)?;
+            Ok(org.id)
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let q1 = json!({"period": "2026-Q1"});
+    let res = app.post("/v1/reports/signoffs", &c.admin, &q1).await;
+    assert_problem(res, 403, "forbidden").await;
+    let res = app
+        .post(
+            "/v1/reports/signoffs",
+            c.token("manager"),
+            &json!({"period": "2099-Q1"}),
+        )
+        .await;
+    assert_problem(res, 409, "invalid_transition").await;
+    let signed = app
+        .post_ok("/v1/reports/signoffs", c.token("manager"), &q1, 201)
+        .await;
+    assert_eq!(signed["period"], "2026-Q1");
+    assert_eq!(signed["signed_by"], c.id("manager"));
+    let hash = signed["snapshot_hash"].as_str().unwrap().to_string();
+    assert_eq!(hash.len(), 64);
+    let res = app
+        .post("/v1/reports/signoffs", c.token("manager"), &q1)
+        .await;
+    assert_problem(res, 409, "already_exists").await;
+
+    // Frozen: the status shows the signed figures, unchanged.
+    let status = app
+        .get_json("/v1/reports/signoffs?period=2026-Q1", c.token("manager"))
+        .await;
+    assert_eq!(status["changed_since_signed"], false);
+    assert_eq!(status["current_hash"], hash.as_str());
+    assert_eq!(status["snapshot"]["figures"]["found"], 5);
+    assert_eq!(status["differences"], json!([]));
+    // The organisation's sign-off is not for someone of one plant.
+    let res = app
+        .get("/v1/reports/signoffs?period=2026-Q1", c.token("outsider"))
+        .await;
+    assert_problem(res, 404, "not_found").await;
+
+    // A later edit: the hazard found at 23:30 on 31 March is cancelled.
+    app.post_ok(
+        &format!("/v1/hazards/{}/cancel", fx.late_march),
+        c.token("supervisor"),
+        &json!({"reason": "not a hazard after all"}),
+        200,
+    )
+    .await;
+    let status = app
+        .get_json("/v1/reports/signoffs?period=2026-Q1", &c.admin)
+        .await;
+    assert_eq!(status["changed_since_signed"], true);
+    assert_ne!(status["current_hash"], hash.as_str());
+    assert_eq!(status["signoff"]["snapshot_hash"], hash.as_str());
+    let diffs: Vec<(String, Value, Value)> = status["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap().to_string(),
+                d["signed"].clone(),
+                d["now"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        diffs.contains(&("figures.rectification.cancelled".into(), json!(1), json!(2))),
+        "{diffs:?}"
+    );
+    assert!(
+        diffs.contains(&("figures.rectification.open".into(), json!(1), json!(0))),
+        "{diffs:?}"
+    );
+    assert!(
+        diffs.contains(&(
+            "figures.rectification.rectification_rate".into(),
+            json!(0.5),
+            json!(0.6667)
+        )),
+        "{diffs:?}"
+    );
+    // The frozen snapshot itself did not move.
+    assert_eq!(
+        status["snapshot"]["figures"]["rectification"]["cancelled"],
+        1
+    );
+
+    // Submission to the authority: when and by whom.
+    let res = app
+        .post("/v1/reports/signoffs/submission", c.token("inspector"), &q1)
+        .await;
+    assert_problem(res, 403, "forbidden").await;
+    let sub = app
+        .post_ok(
+            "/v1/reports/signoffs/submission",
+            &c.admin,
+            &json!({"period": "2026-Q1", "reference": "县应急管理局 2026-041"}),
+            200,
+        )
+        .await;
+    assert_eq!(sub["submitted_by"], app_admin_id(&app, &c.admin).await);
+    assert_eq!(sub["submission_reference"], "县应急管理局 2026-041");
+    assert!(sub["submitted_at"].is_string());
+
+    // The signature and the submission are in the audit chain, which still holds.
+    let events = app.get_json("/v1/events?limit=500", &c.admin).await;
+    let signed_ev = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "report.signed")
+        .expect("report.signed in the feed");
+    assert_eq!(signed_ev["payload"]["snapshot_hash"], hash.as_str());
+    assert_eq!(signed_ev["actor_id"], c.id("manager"));
+    assert!(events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["type"] == "report.submitted"));
+    let db = app.db.clone();
+    let o = org.clone();
+    let chain = tokio::task::spawn_blocking(move || {
+        db.read_blocking(|conn| hazardloop_storage::change::verify_chain(conn, &o))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(chain.is_intact(), "{chain}");
+
+    // Deadlines: with the organisation dated back, past quarters are missed and announced once.
+    sql(&app, "UPDATE organisations SET created_at = 0".into()).await;
+    let deadlines = app.get_json("/v1/reports/deadlines", &c.admin).await;
+    let items = deadlines["items"].as_array().unwrap();
+    let now = hazardloop_storage::now_ms();
+    for d in items {
+        let due = ms(d["due_at"].as_str().unwrap());
+        if d["period"] == "2026-Q1" {
+            assert_eq!(d["status"], "submitted");
+            assert_eq!(d["signed"], true);
+        } else if due < now {
+            assert_eq!(d["status"], "missed", "{d}");
+        }
+    }
+    let missed = items.iter().filter(|d| d["status"] == "missed").count();
+    assert!(missed > 0, "{items:?}");
+    let announce = |db: hazardloop_storage::Db| async move {
+        tokio::task::spawn_blocking(move || {
+            db.write_blocking(|conn| {
+                hazardloop_storage::reports::announce_deadlines(conn, hazardloop_storage::now_ms())
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    announce(app.db.clone()).await;
+    assert_eq!(announce(app.db.clone()).await, 0, "announced twice");
+    let events = app
+        .get_json(
+            "/v1/events?limit=500&types=report.deadline_missed",
+            &c.admin,
+        )
+        .await;
+    assert_eq!(events["items"].as_array().unwrap().len(), missed);
+}
+
+async fn app_admin_id(app: &TestApp, token: &str) -> String {
+    app.get_json("/v1/me", token).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
