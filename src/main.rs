@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Organisation settings.
+    Org {
+        #[command(subcommand)]
+        action: OrgAction,
+    },
     /// Create demo data.
     Seed {
         #[command(subcommand)]
@@ -74,6 +79,25 @@ enum AuditAction {
         /// Organisation name or id. Default: every organisation.
         #[arg(long)]
         org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgAction {
+    /// Set the IANA time zone (e.g. Asia/Shanghai) the organisation's reporting periods are
+    /// counted in.
+    TimeZone {
+        /// IANA zone name.
+        zone: String,
+        /// Organisation name. Default: the only organisation.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Name the principal (主要负责人) who signs the organisation's period reports (the user
+    /// with this e-mail). Until one is named, the organisation's admins sign.
+    Principal {
+        /// The user's e-mail.
+        email: String,
     },
 }
 
@@ -252,6 +276,51 @@ fn main() -> Result<()> {
         Command::Audit {
             action: AuditAction::Checkpoint { org },
         } => audit_checkpoint(&config, org.as_deref()),
+        Command::Org {
+            action: OrgAction::TimeZone { zone, org },
+        } => {
+            let db = open_db(&config)?;
+            let org = db
+                .write_blocking(|c| {
+                    let org = match org.as_deref() {
+                        Some(name) => orgs::find_by_name(c, name)?.ok_or_else(|| {
+                            hazardloop_storage::StorageError::Invalid(format!(
+                                "no organisation is called {name:?}"
+                            ))
+                        })?,
+                        None => orgs::default_org(c, None)?,
+                    };
+                    orgs::set_time_zone(c, &org.id, &zone)?;
+                    Ok(org)
+                })
+                .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "organisation {:?} counts reporting periods in {zone}",
+                org.name
+            );
+            Ok(())
+        }
+        Command::Org {
+            action: OrgAction::Principal { email },
+        } => {
+            let db = open_db(&config)?;
+            let user = db
+                .write_blocking(|c| {
+                    let user = users::find_active_by_email(c, &email)?.ok_or_else(|| {
+                        hazardloop_storage::StorageError::Invalid(format!(
+                            "no active user has the e-mail {email}"
+                        ))
+                    })?;
+                    orgs::set_principal(c, &user.org_id, &user.id)?;
+                    Ok(user)
+                })
+                .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "{} <{}> signs the organisation's reports",
+                user.name, user.email
+            );
+            Ok(())
+        }
         Command::Seed {
             action: SeedAction::Demo { org },
         } => {

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use hazardloop_storage::{leases, now_ms, overdue, pull, Db};
+use hazardloop_storage::{leases, now_ms, overdue, pull, reports, Db};
 
-/// Every `interval` until the process stops: records overdue hazards and prunes tombstones
+/// Every `interval` until the process stops: records overdue hazards and statutory report
+/// deadlines missed or near (once each), and prunes tombstones
 /// older than `retention_ms`.
 pub async fn maintenance_loop(db: Db, interval: Duration, retention_ms: i64, node: String) {
     let mut tick = tokio::time::interval(interval);
@@ -20,7 +21,8 @@ pub async fn maintenance_loop(db: Db, interval: Duration, retention_ms: i64, nod
                 if !leases::try_acquire(c, "overdue_scan", &holder, ttl, now)? {
                     return Ok(None);
                 }
-                let recorded = overdue::scan(c, now, 10_000)?;
+                let recorded =
+                    overdue::scan(c, now, 10_000)? + reports::announce_deadlines(c, now)?;
                 pull::prune_tombstones(c, now - retention_ms)?;
                 hazardloop_storage::idempotency::prune(c, now)?;
                 Ok(Some(recorded))

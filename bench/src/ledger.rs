@@ -1,6 +1,7 @@
 //! `ledger`: load N hazards as fast as concurrent `POST /v1/hazards` allows, then time
-//! `GET /v1/stats/hazards` and the streamed CSV ledger `GET /v1/hazards/export?format=csv`,
-//! watching the server's resident memory while the export runs.
+//! `GET /v1/stats/hazards`, the streamed CSV ledger `GET /v1/hazards/export?format=csv` and the
+//! XLSX ledger `GET /v1/hazards/export?format=xlsx` (written in constant-memory mode to a
+//! temporary file, then streamed), watching the server's resident memory while each runs.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -69,6 +70,18 @@ const READ_HEADERS: [&str; 13] = [
     "max RSS growth MB",
 ];
 
+const XLSX_HEADERS: [&str; 9] = [
+    "backend",
+    "rows",
+    "xlsx export s",
+    "first byte s",
+    "xlsx MB",
+    "rows/s",
+    "VmRSS at export start MB",
+    "max VmRSS during export MB",
+    "max RSS growth MB",
+];
+
 /// Runs the scenario on each chosen backend and prints the tables.
 pub async fn run(args: LedgerArgs) -> Result<()> {
     let concurrency = args.concurrency.max(1);
@@ -80,15 +93,18 @@ pub async fn run(args: LedgerArgs) -> Result<()> {
     );
     let mut loads = Vec::new();
     let mut reads = Vec::new();
+    let mut workbooks = Vec::new();
     for backend in args.backend.backends() {
-        let (load, read) = one_backend(backend, &args, concurrency).await?;
+        let (load, read, xlsx) = one_backend(backend, &args, concurrency).await?;
         loads.push(load);
         reads.push(read);
+        workbooks.push(xlsx);
     }
     if loads.len() > 1 {
         println!("## ledger, all backends\n");
         println!("{}", table(&LOAD_HEADERS, &loads));
         println!("{}", table(&READ_HEADERS, &reads));
+        println!("{}", table(&XLSX_HEADERS, &workbooks));
     }
     Ok(())
 }
@@ -97,7 +113,7 @@ async fn one_backend(
     backend: Backend,
     args: &LedgerArgs,
     concurrency: usize,
-) -> Result<(Vec<String>, Vec<String>)> {
+) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
     let name = backend.name();
     let load_at_start = load_average();
     let server = Server::start(backend, &args.server).await?;
@@ -161,8 +177,17 @@ async fn one_backend(
     let stats_total = stats.json()["total"].as_u64();
 
     // Export.
-    let export = export(
+    let export = export_once(
         &api,
+        "/v1/hazards/export?format=csv",
+        &crew.admin,
+        server.pid(),
+        Duration::from_secs(args.export_timeout_secs),
+    )
+    .await?;
+    let workbook = export_once(
+        &api,
+        "/v1/hazards/export?format=xlsx",
         &crew.admin,
         server.pid(),
         Duration::from_secs(args.export_timeout_secs),
@@ -191,6 +216,19 @@ async fn one_backend(
         mib(export.max_rss_kb.saturating_sub(export.before.rss_kb)),
     ];
 
+    let xsecs = workbook.elapsed.as_secs_f64();
+    let xlsx_row = vec![
+        name.to_string(),
+        loaded.to_string(),
+        format!("{xsecs:.2}"),
+        format!("{:.2}", workbook.first_byte.as_secs_f64()),
+        format!("{:.1}", workbook.bytes as f64 / 1_048_576.0),
+        format!("{:.0}", loaded as f64 / xsecs),
+        mib(workbook.before.rss_kb),
+        mib(workbook.max_rss_kb),
+        mib(workbook.max_rss_kb.saturating_sub(workbook.before.rss_kb)),
+    ];
+
     println!("## ledger on {name}\n");
     println!("Machine load average (1/5/15 min) at the start of this backend: {load_at_start}\n");
     println!("Load:\n");
@@ -198,6 +236,8 @@ async fn one_backend(
     rec.tally.print_failures(&format!("{name} load requests"));
     println!("Stats and export:\n");
     println!("{}", table(&READ_HEADERS, std::slice::from_ref(&read_row)));
+    println!("XLSX export:\n");
+    println!("{}", table(&XLSX_HEADERS, std::slice::from_ref(&xlsx_row)));
     let mut problems = Vec::new();
     if rows != loaded {
         problems.push(format!(
@@ -227,7 +267,7 @@ async fn one_backend(
         println!("    server: {line}");
     }
     println!();
-    Ok((load_row, read_row))
+    Ok((load_row, read_row, xlsx_row))
 }
 
 /// Reports hazards until `total` have been taken from `next`.
@@ -263,7 +303,14 @@ struct Export {
     samples: u64,
 }
 
-async fn export(api: &Api, token: &str, pid: u32, limit: Duration) -> Result<Export> {
+/// One export of `path`, its size, its lines and the server's memory while it runs.
+async fn export_once(
+    api: &Api,
+    path: &str,
+    token: &str,
+    pid: u32,
+    limit: Duration,
+) -> Result<Export> {
     const EVERY: Duration = Duration::from_millis(50);
     let before = Memory::of(pid)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -290,11 +337,11 @@ async fn export(api: &Api, token: &str, pid: u32, limit: Duration) -> Result<Exp
     let start = Instant::now();
     let streamed = async {
         let mut res = api
-            .request(Method::GET, "/v1/hazards/export?format=csv", Some(token))
+            .request(Method::GET, path, Some(token))
             .timeout(limit)
             .send()
             .await
-            .context("GET /v1/hazards/export")?;
+            .with_context(|| format!("GET {path}"))?;
         let first_byte = start.elapsed();
         if res.status() != 200 {
             let status = res.status();

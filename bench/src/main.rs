@@ -31,8 +31,8 @@ enum Scenario {
     /// N hazards through report → assign → start → submit_rectification → verify: commands/s
     /// and latency percentiles.
     ClosedLoop(closed_loop::ClosedLoopArgs),
-    /// Load N hazards, then time the stats and the streamed CSV ledger export and watch the
-    /// server's memory.
+    /// Load N hazards, then time the stats, the streamed CSV ledger export and the XLSX ledger
+    /// export, and watch the server's memory.
     Ledger(ledger::LedgerArgs),
     /// Report hazards at a fixed rate with webhooks subscribed: deliveries per second to a local
     /// receiver and the outbox lag (event commit to delivery) percentiles.

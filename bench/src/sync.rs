@@ -427,6 +427,7 @@ async fn raw_insert_floor(
                     version: 1,
                     updated_at: now,
                     flags: "[]".into(),
+                    rectification_cost: None,
                 })
                 .collect();
             db.write_blocking(|c| {

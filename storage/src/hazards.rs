@@ -44,6 +44,8 @@ pub struct Hazard {
     pub updated_at: i64,
     /// Evidence flags of the report (JSON array; `outside_site_radius` for its GPS).
     pub flags: String,
+    /// What the rectification cost (`{"amount", "currency"}`), when the rectifier said.
+    pub rectification_cost: Option<String>,
 }
 
 fn uuid_of(s: &str) -> Result<Uuid, StorageError> {
@@ -144,6 +146,10 @@ impl Hazard {
             version: self.version,
             updated_at: format_rfc3339_ms(self.updated_at),
             flags: serde_json::from_str(&self.flags).unwrap_or_default(),
+            rectification_cost: self
+                .rectification_cost
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok()),
         }
     }
 }
@@ -188,6 +194,8 @@ pub struct HazardView {
     pub updated_at: String,
     /// Why the report is not taken at face value (`outside_site_radius`); empty when it is.
     pub flags: Vec<Value>,
+    /// What the rectification cost, when the rectifier said: `{"amount", "currency"}`.
+    pub rectification_cost: Option<Value>,
 }
 
 /// Fills `search_text` of rows written before the column existed (or by an older node), a

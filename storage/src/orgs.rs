@@ -88,3 +88,67 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<Organisation>, StorageError> {
         .select(Organisation::as_select())
         .load(conn)?)
 }
+
+/// The time zone reports use when the organisation names none: the product's statutory
+/// reports follow Chinese regulation, whose days are Beijing time.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+
+#[derive(serde::Deserialize, Default)]
+struct ReportSettings {
+    time_zone: Option<String>,
+    principal_id: Option<String>,
+}
+
+impl Organisation {
+    /// The IANA time zone its reporting periods are counted in (`settings.time_zone`).
+    pub fn time_zone(&self) -> String {
+        serde_json::from_str::<ReportSettings>(&self.settings)
+            .ok()
+            .and_then(|s| s.time_zone)
+            .filter(|z| !z.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string())
+    }
+
+    /// The principal (主要负责人) who signs its reports (`settings.principal_id`); `None`:
+    /// its admins sign.
+    pub fn principal_id(&self) -> Option<String> {
+        serde_json::from_str::<ReportSettings>(&self.settings)
+            .ok()
+            .and_then(|s| s.principal_id)
+            .filter(|p| !p.trim().is_empty())
+    }
+}
+
+fn set_setting(
+    conn: &mut DbConn,
+    org_id: &str,
+    key: &str,
+    value: serde_json::Value,
+) -> Result<(), StorageError> {
+    let org = get(conn, org_id)?;
+    let mut settings: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&org.settings).unwrap_or_default();
+    settings.insert(key.into(), value);
+    diesel::update(organisations::table.find(org_id))
+        .set(organisations::settings.eq(serde_json::Value::Object(settings).to_string()))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Names the user who signs the organisation's reports (an active user of the organisation).
+pub fn set_principal(conn: &mut DbConn, org_id: &str, user_id: &str) -> Result<(), StorageError> {
+    let user = crate::users::get(conn, org_id, user_id)?;
+    if !user.active {
+        return Err(StorageError::Invalid(format!(
+            "user {user_id} is not active"
+        )));
+    }
+    set_setting(conn, org_id, "principal_id", user.id.into())
+}
+
+/// Sets the organisation's time zone (an IANA name such as `Asia/Shanghai`), keeping its
+/// other settings.
+pub fn set_time_zone(conn: &mut DbConn, org_id: &str, zone: &str) -> Result<(), StorageError> {
+    hazardloop_sync::period::time_zone(zone).map_err(StorageError::Invalid)?;
+    set_setting(conn, org_id, "time_zone", zone.into())
+}

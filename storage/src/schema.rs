@@ -171,6 +171,7 @@ diesel::table! {
         updated_at -> BigInt,
         search_text -> Nullable<Text>,
         flags -> Text,
+        rectification_cost -> Nullable<Text>,
     }
 }
 
@@ -422,6 +423,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    report_signoffs (id) {
+        id -> Text,
+        org_id -> Text,
+        scope -> Text,
+        period -> Text,
+        snapshot -> Text,
+        snapshot_hash -> Text,
+        signed_by -> Text,
+        signed_at -> BigInt,
+        submitted_by -> Nullable<Text>,
+        submitted_at -> Nullable<BigInt>,
+        submission_reference -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    report_deadline_notices (org_id, period, kind) {
+        org_id -> Text,
+        period -> Text,
+        kind -> Text,
+        notified_at -> BigInt,
+    }
+}
+
 diesel::joinable!(org_clocks -> organisations (org_id));
 diesel::joinable!(sites -> organisations (org_id));
 diesel::joinable!(users -> organisations (org_id));
@@ -456,4 +482,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     photo_links,
     uploads,
     jobs,
+    report_signoffs,
+    report_deadline_notices,
 );

@@ -5,6 +5,7 @@
 use uuid::Uuid;
 
 use crate::hazard::Grade;
+use crate::money::Money;
 
 /// The 五落实 of a major hazard: responsible person, measures, funds, deadline and contingency
 /// plan. All five must be present (text non-blank) before a major hazard is assigned or its
@@ -18,6 +19,9 @@ pub struct FiveImplementations {
     pub measures: String,
     /// Where the money comes from and how much.
     pub funds: String,
+    /// The funds as a number with its currency, when given (optional; `funds` stays the text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub funds_amount: Option<Money>,
     /// Rectification deadline, unix milliseconds.
     pub deadline_ms: Option<i64>,
     /// What to do if it goes wrong before it is fixed.
@@ -92,6 +96,8 @@ pub enum Command {
         note: String,
         /// Photo ids of the fixed state; at least one.
         after_photos: Vec<String>,
+        /// What the rectification cost, when given.
+        cost: Option<Money>,
     },
     /// rectifying -> awaiting_verification, by the owner.
     SubmitRectification {
@@ -99,6 +105,8 @@ pub enum Command {
         note: String,
         /// Photo ids of the fixed state; at least one when the organisation requires it.
         after_photos: Vec<String>,
+        /// What the rectification cost, when given.
+        cost: Option<Money>,
     },
     /// awaiting_verification -> closed.
     Verify {
@@ -189,6 +197,7 @@ mod tests {
             funds: " ".into(),
             deadline_ms: Some(1),
             contingency_plan: "isolate line".into(),
+            funds_amount: None,
         };
         assert_eq!(five.missing(), ["five.funds"]);
         assert!(!five.is_complete());

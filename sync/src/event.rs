@@ -33,6 +33,19 @@ pub const INSPECTION_SUBMITTED: &str = "inspection.submitted";
 /// photo's bytes are both known, whichever came last.
 pub const PHOTO_FLAGGED: &str = "photo.flagged";
 
+/// The principal signed a period's report (figures frozen with their hash).
+pub const REPORT_SIGNED: &str = "report.signed";
+
+/// A signed report's submission to the authority was recorded.
+pub const REPORT_SUBMITTED: &str = "report.submitted";
+
+/// A statutory report deadline (quarter: the 15th of the next month; year: 31 January) passes
+/// within a week and the report is not submitted; raised once per period.
+pub const REPORT_DEADLINE_UPCOMING: &str = "report.deadline_upcoming";
+
+/// A statutory report deadline passed without a submission; raised once per period.
+pub const REPORT_DEADLINE_MISSED: &str = "report.deadline_missed";
+
 /// Every event type, for validating webhook subscriptions.
 pub const ALL: &[&str] = &[
     HAZARD_REPORTED,
@@ -49,6 +62,10 @@ pub const ALL: &[&str] = &[
     HAZARD_UPDATED,
     INSPECTION_SUBMITTED,
     PHOTO_FLAGGED,
+    REPORT_SIGNED,
+    REPORT_SUBMITTED,
+    REPORT_DEADLINE_UPCOMING,
+    REPORT_DEADLINE_MISSED,
 ];
 
 /// True for a known event type.

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::command::{Command, FiveImplementations};
 use crate::hazard::Grade;
+use crate::money::Money;
 use crate::photo::is_photo_id;
 use crate::refusal::Refusal;
 use crate::timestamp::parse_rfc3339_ms;
@@ -66,8 +67,9 @@ impl Mutation {
 /// Parses a workflow command from its name and JSON arguments.
 ///
 /// Argument keys: `owner_id`, `verifier_id` (UUID text), `deadline` (RFC 3339), `measures`,
-/// `five` (object: `responsible_person`, `measures`, `funds`, `deadline`, `contingency_plan`),
-/// `note`, `after_photos` (array of photo ids; upper-case hex is lowered, duplicates dropped),
+/// `five` (object: `responsible_person`, `measures`, `funds`, `deadline`, `contingency_plan`,
+/// `funds_amount` as `{amount, currency}`), `note`, `after_photos` (array of photo ids;
+/// upper-case hex is lowered, duplicates dropped), `cost` (`{amount, currency}`),
 /// `reason`, `grade`. Unknown keys are ignored.
 ///
 /// A present argument of the wrong type or shape is [`Refusal::Invalid`] naming it (`null`
@@ -94,10 +96,12 @@ pub fn parse_command(name: &str, args: &Value) -> Result<Command, Refusal> {
         "rectify_on_spot" => Command::RectifyOnSpot {
             note: a.text("note")?,
             after_photos: a.photos("after_photos")?,
+            cost: a.money("cost")?,
         },
         "submit_rectification" => Command::SubmitRectification {
             note: a.text("note")?,
             after_photos: a.photos("after_photos")?,
+            cost: a.money("cost")?,
         },
         "verify" => Command::Verify {
             note: a.text("note")?,
@@ -191,6 +195,12 @@ impl Args<'_> {
         }
     }
 
+    fn money(&self, key: &str) -> Result<Option<Money>, Refusal> {
+        self.get(key)
+            .map(|v| Money::from_json(v).map_err(|m| self.bad(key, m)))
+            .transpose()
+    }
+
     fn photos(&self, key: &str) -> Result<Vec<String>, Refusal> {
         let items = match self.get(key) {
             None => return Ok(Vec::new()),
@@ -230,6 +240,7 @@ impl Args<'_> {
             responsible_person: f.text("responsible_person")?,
             measures: f.text("measures")?,
             funds: f.text("funds")?,
+            funds_amount: f.money("funds_amount")?,
             deadline_ms: f.time("deadline")?,
             contingency_plan: f.text("contingency_plan")?,
         }))

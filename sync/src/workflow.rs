@@ -302,7 +302,9 @@ fn apply(
                 refuse_missing(five_missing(facts.five.as_ref()))?;
             }
         }
-        Command::RectifyOnSpot { note, after_photos } => {
+        Command::RectifyOnSpot {
+            note, after_photos, ..
+        } => {
             need_text(&mut missing, note, "note");
             if after_photos.is_empty() {
                 missing.push("after_photos");
@@ -312,7 +314,9 @@ fn apply(
             next.owner_id = Some(actor.user_id);
             next.rectified_by = Some(actor.user_id);
         }
-        Command::SubmitRectification { note, after_photos } => {
+        Command::SubmitRectification {
+            note, after_photos, ..
+        } => {
             need_text(&mut missing, note, "note");
             if policy.require_after_photo && after_photos.is_empty() {
                 missing.push("after_photos");

@@ -64,7 +64,8 @@ fn parses_every_command() {
         .unwrap(),
         Command::SubmitRectification {
             note: "done".into(),
-            after_photos: vec![PHOTO.to_lowercase()]
+            after_photos: vec![PHOTO.to_lowercase()],
+            cost: None,
         }
     );
     assert_eq!(

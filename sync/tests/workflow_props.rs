@@ -53,6 +53,7 @@ fn five() -> impl Strategy<Value = Option<FiveImplementations>> {
             funds: "f".into(),
             deadline_ms: Some(50),
             contingency_plan: "c".into(),
+            funds_amount: None,
         })),
     ]
 }
@@ -119,10 +120,12 @@ fn command(name: &str, a: Args) -> Command {
         "rectify_on_spot" => Command::RectifyOnSpot {
             note: a.text,
             after_photos: a.photos,
+            cost: None,
         },
         "submit_rectification" => Command::SubmitRectification {
             note: a.text,
             after_photos: a.photos,
+            cost: None,
         },
         "verify" => Command::Verify { note: a.text },
         "reject" => Command::Reject { reason: a.text },

@@ -37,6 +37,7 @@ fn five() -> FiveImplementations {
         funds: "CNY 20,000".into(),
         deadline_ms: Some(9_000),
         contingency_plan: "isolate".into(),
+        funds_amount: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn full_loop_for_a_general_hazard() {
     let submit = Command::SubmitRectification {
         note: "fixed".into(),
         after_photos: vec![PHOTO.into()],
+        cost: None,
     };
     let o = decide(&o.facts, &owner(), &submit, &p).unwrap();
     assert_eq!(o.facts.rectified_by, Some(owner().user_id));
@@ -120,6 +122,7 @@ fn rectify_on_spot_makes_the_reporter_owner_and_rectifier() {
     let cmd = Command::RectifyOnSpot {
         note: "moved the pallet".into(),
         after_photos: vec![PHOTO.into()],
+        cost: None,
     };
     let o = decide(&reported(Grade::general()), &reporter(), &cmd, &p).unwrap();
     assert_eq!(o.to, HazardState::AwaitingVerification);
@@ -146,6 +149,7 @@ fn rectify_on_spot_makes_the_reporter_owner_and_rectifier() {
     let no_photo = Command::RectifyOnSpot {
         note: "moved".into(),
         after_photos: vec![],
+        cost: None,
     };
     let lax = Policy {
         require_after_photo: false,
@@ -293,6 +297,7 @@ fn after_photos_follow_the_policy_and_must_be_photo_ids() {
     let no_photo = Command::SubmitRectification {
         note: "done".into(),
         after_photos: vec![],
+        cost: None,
     };
     let strict = Policy::default();
     let lax = Policy {
@@ -307,6 +312,7 @@ fn after_photos_follow_the_policy_and_must_be_photo_ids() {
     let bad = Command::SubmitRectification {
         note: "done".into(),
         after_photos: vec!["photo.jpg".into()],
+        cost: None,
     };
     let r = decide(&f, &owner(), &bad, &lax);
     assert_eq!(refusal(r).map_err(|e| e.code()), Err("invalid"));

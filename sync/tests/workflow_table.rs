@@ -155,6 +155,7 @@ fn five() -> FiveImplementations {
         funds: "CNY 20,000, maintenance budget".into(),
         deadline_ms: Some(9_000),
         contingency_plan: "Isolate the line, gas detector on site".into(),
+        funds_amount: None,
     }
 }
 
@@ -190,10 +191,12 @@ fn complete(name: &str, major: bool) -> Command {
         "rectify_on_spot" => Command::RectifyOnSpot {
             note,
             after_photos: photos,
+            cost: None,
         },
         "submit_rectification" => Command::SubmitRectification {
             note,
             after_photos: photos,
+            cost: None,
         },
         "verify" => Command::Verify { note },
         "reject" => Command::Reject { reason: note },
@@ -230,10 +233,12 @@ fn empty(name: &str) -> Command {
         "rectify_on_spot" => Command::RectifyOnSpot {
             note: String::new(),
             after_photos: vec![],
+            cost: None,
         },
         "submit_rectification" => Command::SubmitRectification {
             note: String::new(),
             after_photos: vec![],
+            cost: None,
         },
         "verify" => Command::Verify {
             note: String::new(),

@@ -221,7 +221,7 @@ async fn the_ledger_streams_csv_and_stats_add_up(backend: Backend) {
         "formula cells are defused: {text}"
     );
     assert!(text.contains(&a) && text.contains(&b));
-    let res = app.get("/v1/hazards/export?format=xlsx", &c.admin).await;
+    let res = app.get("/v1/hazards/export?format=ods", &c.admin).await;
     assert_eq!(res.status(), 400);
     // The outsider's ledger is empty but well-formed.
     let text = app

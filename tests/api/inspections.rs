@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, crew, spawn_app, TestApp};
+use crate::helpers::{assert_problem, crew, spawn_app, Crew, TestApp};
 use crate::{both_backends, Backend};
 
 both_backends!(
@@ -350,4 +350,35 @@ async fn drafts_may_be_deleted_submitted_inspections_never(backend: Backend) {
             .status(),
         200
     );
+}
+
+/// Imports the fixture templates and submits a hot-work inspection at the workshop whose
+/// answers raise three hazards; returns the inspection's id.
+pub async fn raise_three_hazards(app: &TestApp, c: &Crew) -> String {
+    import_all(app, &c.admin).await;
+    let insp = app
+        .post_ok(
+            "/v1/inspections",
+            c.token("inspector"),
+            &json!({"site_id": c.workshop, "template_key": "hot-work-permit"}),
+            201,
+        )
+        .await;
+    let id = insp["id"].as_str().unwrap().to_string();
+    let res = app
+        .put(
+            &format!("/v1/inspections/{id}/answers"),
+            c.token("inspector"),
+            &hot_work_answers(&"ab".repeat(32)),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    app.post_ok(
+        &format!("/v1/inspections/{id}/submit"),
+        c.token("inspector"),
+        &json!({}),
+        200,
+    )
+    .await;
+    id
 }

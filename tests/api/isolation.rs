@@ -376,6 +376,46 @@ fn case(method: &str, path: &str, fx: &Fixture, p: &mut Principal) -> Case {
         ("GET", "/v1/stats/hazards") => by_id(Readers::Plant, &fx.plant, &r, &|site| {
             Req::new("GET", format!("/v1/stats/hazards?site_id={site}"))
         }),
+        ("GET", "/v1/reports/period") => by_id(Readers::Plant, &fx.plant, &r, &|site| {
+            Req::new(
+                "GET",
+                format!("/v1/reports/period?period=2026-Q1&site_id={site}"),
+            )
+        }),
+        ("GET", "/v1/reports/period.xlsx") => by_id(Readers::Plant, &fx.plant, &r, &|site| {
+            Req::new(
+                "GET",
+                format!("/v1/reports/period.xlsx?period=2026-Q1&site_id={site}"),
+            )
+        }),
+        ("GET", "/v1/reports/period.html") => by_id(Readers::Plant, &fx.plant, &r, &|site| {
+            Req::new(
+                "GET",
+                format!("/v1/reports/period.html?period=2026-Q1&site_id={site}"),
+            )
+        }),
+        ("GET", "/v1/reports/signoffs") => by_id(Readers::Plant, &fx.plant, &r, &|site| {
+            Req::new(
+                "GET",
+                format!("/v1/reports/signoffs?period=2026-Q1&site_id={site}"),
+            )
+        }),
+        ("POST", "/v1/reports/signoffs") => by_id(Readers::Plant, &fx.plant, &r, &|site| {
+            Req::new("POST", "/v1/reports/signoffs".into())
+                .json(json!({"period": "2026-Q1", "site_id": site}))
+        }),
+        ("POST", "/v1/reports/signoffs/submission") => {
+            by_id(Readers::Plant, &fx.plant, &r, &|site| {
+                Req::new("POST", "/v1/reports/signoffs/submission".into())
+                    .json(json!({"period": "2026-Q2", "site_id": site}))
+            })
+        }
+        ("GET", "/v1/reports/deadlines") => {
+            same(|| Req::new("GET", "/v1/reports/deadlines".into()))
+        }
+        ("GET", "/v1/inspections/export") => by_id(Readers::Plant, &fx.plant, &r, &|site| {
+            Req::new("GET", format!("/v1/inspections/export?site_id={site}"))
+        }),
         ("GET", "/v1/events") => by_id(Readers::Plant, &fx.plant, &r, &|site| {
             Req::new("GET", format!("/v1/events?site={site}"))
         }),

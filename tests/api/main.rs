@@ -21,6 +21,7 @@ mod openapi;
 mod outage;
 mod people;
 mod photos;
+mod reports;
 mod search;
 mod sync;
 mod sync_contract;

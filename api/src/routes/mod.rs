@@ -16,6 +16,7 @@ pub mod inspections;
 pub mod ledger;
 pub mod me;
 pub mod photos;
+pub mod reports;
 pub mod sites;
 pub mod sync;
 pub mod templates;
@@ -70,6 +71,7 @@ routes! {
     GET "/v1/templates/{key}/versions/{version}": "inspections:read" => templates::version,
     POST "/v1/inspections": "inspections:write" => inspections::start,
     GET "/v1/inspections": "inspections:read" => inspections::list,
+    GET "/v1/inspections/export": "inspections:read" => ledger::inspections_export,
     GET "/v1/inspections/{id}": "inspections:read" => inspections::get,
     DELETE "/v1/inspections/{id}": "inspections:write" => inspections::delete,
     PUT "/v1/inspections/{id}/answers": "inspections:write" => inspections::answer,
@@ -89,6 +91,13 @@ routes! {
     POST "/v1/hazards/{id}/extend_deadline": "hazards:write" => hazards::command,
     POST "/v1/hazards/{id}/cancel": "hazards:write" => hazards::command,
     GET "/v1/stats/hazards": "hazards:read" => ledger::stats,
+    GET "/v1/reports/period": "hazards:read" => reports::period,
+    GET "/v1/reports/period.xlsx": "hazards:read" => reports::period_xlsx,
+    GET "/v1/reports/period.html": "hazards:read" => reports::period_html,
+    GET "/v1/reports/signoffs": "hazards:read" => reports::signoff_status,
+    POST "/v1/reports/signoffs": "person" => reports::sign,
+    POST "/v1/reports/signoffs/submission": "person" => reports::submit,
+    GET "/v1/reports/deadlines": "hazards:read" => reports::deadlines,
     GET "/v1/events": "events:read" => events::feed,
     POST "/v1/devices": "person" => devices::register,
     GET "/v1/devices": "person" => devices::list,

@@ -194,6 +194,7 @@ pub(super) fn new_hazard(ctx: &Ctx<'_>, n: NewHazard) -> Hazard {
         version: 1,
         updated_at: ctx.now,
         flags: "[]".into(),
+        rectification_cost: None,
     }
 }
 
@@ -432,6 +433,15 @@ pub(super) fn command(
             serde_json::from_str(&row.field_clocks).unwrap_or_default();
         clocks.insert("measures".into(), field_meta(ctx, &row));
         row.field_clocks = Value::Object(clocks).to_string();
+    }
+    if let hazardloop_sync::Command::RectifyOnSpot {
+        cost: Some(cost), ..
+    }
+    | hazardloop_sync::Command::SubmitRectification {
+        cost: Some(cost), ..
+    } = &cmd
+    {
+        row.rectification_cost = Some(cost.to_json().to_string());
     }
     let from = row.state.clone();
     row.apply_facts(&outcome.facts, ctx.now);

@@ -8,6 +8,7 @@
 
 mod hazard;
 mod inspection;
+mod report;
 mod template;
 
 pub use template::template_view;
@@ -308,6 +309,8 @@ pub const MUTATION_NAMES: &[&str] = &[
     "hazard.extend_deadline",
     "hazard.cancel",
     "photo.link",
+    "report.sign",
+    "report.submit",
 ];
 
 fn dispatch(
@@ -326,6 +329,8 @@ fn dispatch(
         "hazard.report" => hazard::report(conn, ctx, args),
         "hazard.update" => hazard::update(conn, ctx, args, base_version),
         "photo.link" => photo_link(conn, ctx, args),
+        "report.sign" => report::sign(conn, ctx, args),
+        "report.submit" => report::submit(conn, ctx, args),
         other => match other.strip_prefix("hazard.") {
             Some(cmd) if hazardloop_sync::Command::is_name(cmd) => {
                 hazard::command(conn, ctx, cmd, args, base_version)
