@@ -298,14 +298,24 @@ async fn a_supervisor_a_rectifier_and_a_manager_work_in_the_console() {
         );
         for side in ["#photos-before img", "#photos-after img"] {
             let img = b.find(Locator::Css(side)).await.unwrap();
-            let width = b
-                .execute(
-                    "return arguments[0].naturalWidth;",
-                    vec![serde_json::to_value(&img).unwrap()],
-                )
-                .await
-                .unwrap();
-            assert!(width.as_u64().unwrap_or(0) > 0, "{side} shows a picture");
+            let arg = vec![serde_json::to_value(&img).unwrap()];
+            let mut width = 0;
+            // Until the browser has the picture (a wait, not a timing assertion).
+            for _ in 0..100 {
+                let w = b
+                    .execute(
+                        "return arguments[0].complete ? arguments[0].naturalWidth : 0;",
+                        arg.clone(),
+                    )
+                    .await
+                    .unwrap();
+                width = w.as_u64().unwrap_or(0);
+                if width > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(width > 0, "{side} shows a picture");
         }
         shot(&b, "04-hazard-awaiting-verification").await;
         b.find(Locator::Id("verify-note"))
@@ -401,13 +411,10 @@ async fn a_supervisor_a_rectifier_and_a_manager_work_in_the_console() {
             .await
             .unwrap();
         let lang = b
-            .find(Locator::Css("html"))
-            .await
-            .unwrap()
-            .attr("lang")
+            .execute("return document.documentElement.lang;", vec![])
             .await
             .unwrap();
-        assert_eq!(lang.as_deref(), Some("zh-CN"));
+        assert_eq!(lang, json!("zh-CN"));
         assert_eq!(
             b.current_url().await.unwrap().path(),
             format!("/hazards/{major}")

@@ -124,7 +124,8 @@ pub async fn list(ctx: Ctx, q: web::Query<ListQuery>) -> Result<HttpResponse, Co
 
 /// `POST /conflicts/{id}/resolve`.
 pub async fn resolve(cmd: Command, path: web::Path<String>) -> Result<HttpResponse, ConsoleError> {
-    let Command { ctx, form } = cmd;
+    let Command { mut ctx, form } = cmd;
+    ctx.visitor.here = "/conflicts".into();
     let id = uuid::Uuid::parse_str(&path)
         .map_err(|_| ConsoleError::NotFound)?
         .to_string();

@@ -206,7 +206,7 @@ fn photo_panel(ctx: &Ctx, l: &Loaded) -> Markup {
                     figure class="photo" {
                         @if p.status.has_bytes() {
                             a href={"/photos/" (p.link.sha256) "/display"} title=(ctx.t("photo-open")) {
-                                img src={"/photos/" (p.link.sha256) "/thumbnail"} alt=(ctx.t(key)) loading="lazy";
+                                img src={"/photos/" (p.link.sha256) "/thumbnail"} alt=(ctx.t(key));
                             }
                         } @else {
                             p class="pending" { (ctx.t("photo-pending")) }
@@ -429,9 +429,11 @@ pub async fn run(
     cmd: Command,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Command { ctx, form } = cmd;
+    let Command { mut ctx, form } = cmd;
     let (raw_id, raw_cmd) = path.into_inner();
     let id = parse_id(&raw_id)?;
+    // A refusal is drawn at the POST's address; the language switch comes back to the page.
+    ctx.visitor.here = format!("/hazards/{id}");
     let name = WorkflowCommand::static_name(&raw_cmd).ok_or(ConsoleError::NotFound)?;
     let base = form.get("version").and_then(|v| v.parse::<i64>().ok());
     let m = mutation(&format!("hazard.{name}"), args_of(name, &id, &form), base);

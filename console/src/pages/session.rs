@@ -43,7 +43,11 @@ pub async fn submit(
     state: web::Data<hazardloop_api::AppState>,
     sub: Submitted,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Submitted { visitor: v, form } = sub;
+    let Submitted {
+        visitor: mut v,
+        form,
+    } = sub;
+    v.here = "/login".into();
     let email = form.get("email").unwrap_or_default().to_string();
     let password = form
         .0
