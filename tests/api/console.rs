@@ -282,6 +282,52 @@ async fn sign_in_session_and_csrf_hold(backend: Backend) {
     replay.cookies.insert("hl_session".into(), session);
     assert_eq!(replay.get("/").await.status, 303);
 
+    // Idle and absolute limits, as the database judges them.
+    let db = app.db.clone();
+    let (idle, absolute) = (
+        app.config.console_idle_secs * 1000,
+        app.config.console_absolute_secs * 1000,
+    );
+    tokio::task::spawn_blocking(move || {
+        db.write_blocking(|c| {
+            use hazardloop_storage::console_sessions as cs;
+            let me = hazardloop_storage::users::find_active_by_email(c, "verifier@example.com")?
+                .unwrap();
+            let t0 = hazardloop_storage::now_ms();
+            cs::create(
+                c,
+                "token-of-a-test-session-000000000000",
+                &me.id,
+                &me.org_id,
+                "csrf",
+                t0,
+                absolute,
+            )?;
+            let live = |c: &mut hazardloop_storage::DbConn, at: i64| {
+                cs::find_live(c, "token-of-a-test-session-000000000000", at, idle)
+                    .map(|s| s.is_some())
+            };
+            assert!(live(c, t0 + idle)?, "live until the idle limit");
+            assert!(!live(c, t0 + idle + 1)?, "idle too long");
+            // Busy all along: still ends at the absolute limit.
+            let mut at = t0;
+            while at + idle < t0 + absolute {
+                at += idle;
+                cs::touch(
+                    c,
+                    &hazardloop_storage::tokens::hash_token("token-of-a-test-session-000000000000"),
+                    at,
+                )?;
+            }
+            assert!(live(c, t0 + absolute - 1)?);
+            assert!(!live(c, t0 + absolute)?, "past the absolute end");
+            Ok(())
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+
     // The same lockout as the API: failures through the console lock the API sign-in too.
     let mut m = Browser::new(&app);
     for _ in 0..app.config.login_max_failures {
