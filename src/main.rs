@@ -493,7 +493,8 @@ fn serve(config: Config, demo: bool) -> Result<()> {
             );
         }
         let bind = config.bind.clone();
-        let app = Application::build_with_db(config, db).map_err(|e| anyhow!(e))?;
+        let app = Application::build_mounted(config, db, Some(hazardloop_console::MOUNT))
+            .map_err(|e| anyhow!(e))?;
         if demo {
             // Printed once, on standard output, before the first request can arrive: where to
             // go and who to be. The server itself logs through tracing only.

@@ -32,6 +32,9 @@ pub struct AppState {
     pub photos: PhotoStore,
 }
 
+/// Routes of another surface served by the same server (see [`Application::build_mounted`]).
+pub type Mount = fn(&mut web::ServiceConfig);
+
 /// A bound, not yet running server; `port()` is known before it runs (tests bind port 0).
 pub struct Application {
     port: u16,
@@ -56,6 +59,17 @@ impl Application {
 
     /// Like [`Application::build`], on an already migrated database.
     pub fn build_with_db(config: Config, db: Db) -> Result<Application, String> {
+        Application::build_mounted(config, db, None)
+    }
+
+    /// Like [`Application::build_with_db`], with another surface's routes (the web console)
+    /// mounted beside the API's. The hook keeps `api` free of a dependency on the console,
+    /// which depends on `api` for its state, sign-in and authorisation.
+    pub fn build_mounted(
+        config: Config,
+        db: Db,
+        mount: Option<Mount>,
+    ) -> Result<Application, String> {
         let jwt = JwtKeys::from_config(&config)?;
         let listener = TcpListener::bind(&config.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
@@ -127,6 +141,11 @@ impl Application {
                     ApiError::bad_request("invalid_query", e.to_string()).into()
                 }))
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if let Some(mount) = mount {
+                        mount(cfg);
+                    }
+                })
                 .default_service(web::to(unknown_route))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_framework_errors))
                 .wrap(from_fn(routes::tus::resumable_header))
@@ -244,16 +263,17 @@ async fn unknown_route(req: HttpRequest) -> HttpResponse {
     res
 }
 
-/// Any error response that is not problem+json yet (the framework's own) becomes one.
+/// Any error response that is not problem+json yet (the framework's own) becomes one. The
+/// console's HTML error pages are meant for people and stay as they are.
 fn problem_for_framework_errors<B>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = res
+    let keep = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
-    if is_problem {
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON) || v.starts_with("text/html"));
+    if keep {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

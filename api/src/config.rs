@@ -38,6 +38,13 @@ pub struct Config {
     pub login_window_secs: i64,
     /// How long an address stays locked.
     pub login_lockout_secs: i64,
+    /// A web console session ends after this long without a request.
+    pub console_idle_secs: i64,
+    /// A web console session ends this long after sign-in, however busy.
+    pub console_absolute_secs: i64,
+    /// Mark console cookies `Secure` even when the request did not arrive over HTTPS as far as
+    /// the server can tell (TLS ended by a proxy that sends no `X-Forwarded-Proto`).
+    pub console_secure_cookies: bool,
     /// Largest accepted JSON body.
     pub max_json_bytes: usize,
     /// Database connections per node.
@@ -148,6 +155,9 @@ impl Default for Config {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             login_max_failures: 5,
+            console_idle_secs: 30 * 60,
+            console_absolute_secs: 12 * 3600,
+            console_secure_cookies: false,
             login_window_secs: 15 * 60,
             login_lockout_secs: 15 * 60,
             max_json_bytes: 1024 * 1024,

@@ -25,6 +25,6 @@ pub mod telemetry;
 pub mod webhook_delivery;
 pub mod worker;
 
-pub use app::{AppState, Application};
+pub use app::{AppState, Application, Mount};
 pub use config::Config;
 pub use error::ApiError;

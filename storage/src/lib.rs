@@ -16,6 +16,7 @@ pub mod blob;
 pub mod change;
 pub mod clients;
 pub mod conflicts;
+pub mod console_sessions;
 pub mod db;
 pub mod devices;
 pub mod engine;

@@ -454,7 +454,21 @@ diesel::joinable!(users -> organisations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> sites (site_id));
 
+diesel::table! {
+    console_sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        org_id -> Text,
+        csrf_token -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    console_sessions,
     org_clocks,
     organisations,
     sites,

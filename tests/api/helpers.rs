@@ -158,7 +158,9 @@ pub async fn spawn_app_on(
     })
     .await
     .expect("setup");
-    let app = Application::build_with_db(config.clone(), db.clone()).expect("build app");
+    let app =
+        Application::build_mounted(config.clone(), db.clone(), Some(hazardloop_console::MOUNT))
+            .expect("build app");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     TestApp {

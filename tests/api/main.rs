@@ -10,6 +10,8 @@ mod s3;
 mod audit;
 mod auth;
 mod closed_loop;
+mod console;
+mod console_browser;
 mod crash;
 mod errors;
 mod inspections;

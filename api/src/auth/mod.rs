@@ -4,6 +4,7 @@
 pub mod jwt;
 pub mod password;
 pub mod session;
+pub mod sign_in;
 
 pub use jwt::{Claims, JwtKeys};
 pub use session::{AuthedUser, RequireAdmin};

@@ -1,14 +1,12 @@
 //! Sign-in, refresh-token rotation and sign-out.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use hazardloop_storage::login::{self, Throttle};
 use hazardloop_storage::tokens::{self, Rotation};
-use hazardloop_storage::{devices, now_ms, users};
+use hazardloop_storage::{devices, users};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::auth::{password, random_token, AuthedUser};
+use crate::auth::{random_token, AuthedUser};
 use crate::error::ApiError;
 
 /// `POST /v1/auth/login` body.
@@ -38,21 +36,6 @@ pub struct TokenResponse {
     pub user_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
-}
-
-fn invalid_credentials() -> ApiError {
-    ApiError::unauthorized("invalid_credentials", "wrong e-mail address or password")
-}
-
-fn locked(until: i64, now: i64) -> ApiError {
-    let secs = ((until - now) / 1000).max(1);
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-        format!("too many failed sign-ins for this address; try again in {secs} s"),
-    );
-    e.retry_after = Some(secs as u64);
-    e
 }
 
 async fn issue_tokens(
@@ -91,42 +74,7 @@ pub async fn login(
     } = body.into_inner();
     let device_id = device_id.map(|d| crate::routes::parse_id(&d)).transpose()?;
     let cfg = state.config.clone();
-    let throttle = Throttle {
-        max_failures: cfg.login_max_failures,
-        window_ms: cfg.login_window_secs * 1000,
-        lockout_ms: cfg.login_lockout_secs * 1000,
-    };
-    let now = now_ms();
-    let lookup = email.clone();
-    let (lock, user) = state
-        .db
-        .read(move |c| {
-            Ok((
-                login::locked_until(c, &lookup, now)?,
-                users::find_active_by_email(c, &lookup)?,
-            ))
-        })
-        .await?;
-    if let Some(until) = lock {
-        return Err(locked(until, now));
-    }
-    // Argon2 is deliberately slow: keep it off the async workers.
-    let (ok, user) = web::block(move || match user {
-        Some(u) => (password::verify(&password, &u.password_hash), Some(u)),
-        None => {
-            password::verify_dummy(&password);
-            (false, None)
-        }
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    let Some(user) = user.filter(|_| ok) else {
-        state
-            .db
-            .write(move |c| login::record_failure(c, &email, now, throttle))
-            .await?;
-        return Err(invalid_credentials());
-    };
+    let user = crate::auth::sign_in::check_password(&state, email, password).await??;
     let refresh = random_token();
     let stored = refresh.clone();
     let ttl_ms = cfg.refresh_token_ttl_secs * 1000;
@@ -135,7 +83,6 @@ pub async fn login(
     let revoked = state
         .db
         .write(move |c| {
-            login::clear(c, &email)?;
             if let Some(d) = &device {
                 // Only the user's own device, and never a revoked one.
                 let d = devices::get_for_user(c, &org, &uid, d)?;

@@ -47,30 +47,15 @@ pub async fn list(
     let rows = state
         .db
         .read(move |c| {
-            let mut allowed = access::site_ids_with_role(
+            list_for(
                 c,
-                &auth.org_id,
-                &auth.user_id,
-                auth.is_admin,
-                Role::Supervisor,
-            )?;
-            if let Some(s) = site {
-                let sub = access::visible_site(c, &auth.org_id, &auth.user_id, auth.is_admin, &s)?;
-                let subtree: Vec<String> = hazardloop_storage::sites::subtree(c, &sub)?
-                    .into_iter()
-                    .map(|s| s.id)
-                    .collect();
-                allowed = Some(match allowed {
-                    Some(a) => a.into_iter().filter(|x| subtree.contains(x)).collect(),
-                    None => subtree,
-                });
-            }
-            let f = ConflictFilter {
-                site_ids: allowed,
-                entity_id: entity,
+                &auth,
+                site.as_deref(),
+                entity,
                 status,
-            };
-            conflicts::list(c, &auth.org_id, &f, after.as_deref(), limit)
+                after.as_deref(),
+                limit,
+            )
         })
         .await?;
     let next = (rows.len() as i64 == limit)
@@ -80,6 +65,43 @@ pub async fn list(
         "items": rows.iter().map(|r| r.view()).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
+}
+
+/// The conflicts the caller may see (supervisor or above at their site), optionally under
+/// `site` only; shared by the API and the console.
+pub fn list_for(
+    c: &mut hazardloop_storage::DbConn,
+    auth: &AuthedUser,
+    site: Option<&str>,
+    entity: Option<String>,
+    status: Option<String>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<conflicts::Conflict>, StorageError> {
+    let mut allowed = access::site_ids_with_role(
+        c,
+        &auth.org_id,
+        &auth.user_id,
+        auth.is_admin,
+        Role::Supervisor,
+    )?;
+    if let Some(s) = site {
+        let sub = access::visible_site(c, &auth.org_id, &auth.user_id, auth.is_admin, s)?;
+        let subtree: Vec<String> = hazardloop_storage::sites::subtree(c, &sub)?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        allowed = Some(match allowed {
+            Some(a) => a.into_iter().filter(|x| subtree.contains(x)).collect(),
+            None => subtree,
+        });
+    }
+    let f = ConflictFilter {
+        site_ids: allowed,
+        entity_id: entity,
+        status,
+    };
+    conflicts::list(c, &auth.org_id, &f, after, limit)
 }
 
 /// `POST /v1/conflicts/{id}/resolve` body.
@@ -103,6 +125,18 @@ pub async fn resolve(
     body: web::Json<Resolve>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
+    let updated = resolve_conflict(&state, &auth, id, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(updated.view()))
+}
+
+/// Resolves conflict `id` for the caller (shared by the API and the console): supervisors and
+/// above at its site; a chosen field value is applied as a `hazard.update` mutation first.
+pub async fn resolve_conflict(
+    state: &AppState,
+    auth: &AuthedUser,
+    id: String,
+    body: Resolve,
+) -> Result<conflicts::Conflict, ApiError> {
     let a = auth.clone();
     let cid = id.clone();
     let conflict = state
@@ -123,7 +157,6 @@ pub async fn resolve(
             "this conflict was already resolved",
         ));
     }
-    let body = body.into_inner();
     let chosen = match (body.value, body.choose.as_deref()) {
         (Some(v), None) => Some(v),
         (None, Some("losing")) => conflict
@@ -153,12 +186,7 @@ pub async fn resolve(
         };
         let args = json!({"hazard_id": conflict.entity_id, "fields": {field: value},
                           "reason": reason});
-        run_one(
-            &state,
-            &auth,
-            mutation("hazard.update", args, Some(version)),
-        )
-        .await?;
+        run_one(state, auth, mutation("hazard.update", args, Some(version))).await?;
     }
     let resolution = json!({"value": chosen, "note": body.note});
     let by = auth.user_id.clone();
@@ -174,9 +202,8 @@ pub async fn resolve(
     }
     let a = auth.clone();
     let cid = conflict.id.clone();
-    let updated = state
+    Ok(state
         .db
         .read(move |c| conflicts::get(c, &a.org_id, &cid))
-        .await?;
-    Ok(HttpResponse::Ok().json(updated.view()))
+        .await?)
 }

@@ -44,6 +44,35 @@ pub fn event_json(e: &change::AuditRow) -> Value {
     })
 }
 
+/// The events after `after` the caller may see, and the feed's head read before them (shared
+/// with the console).
+pub fn page_for(
+    c: &mut hazardloop_storage::DbConn,
+    auth: &AuthedUser,
+    after: i64,
+    types: Option<Vec<String>>,
+    site: Option<String>,
+    limit: i64,
+) -> Result<(Vec<change::AuditRow>, i64), hazardloop_storage::StorageError> {
+    let explicit_site = site.clone();
+    let mut site_ids = access::visible_site_ids(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
+    if let Some(s) = site {
+        let root = access::visible_site(c, &auth.org_id, &auth.user_id, auth.is_admin, &s)?;
+        site_ids = Some(
+            sites::subtree(c, &root)?
+                .into_iter()
+                .map(|s| s.id)
+                .collect(),
+        );
+    }
+    let filter = change::EventFilter {
+        site_ids,
+        types,
+        org_level: explicit_site.is_none(),
+    };
+    change::events_after(c, &auth.org_id, after, &filter, limit)
+}
+
 /// `GET /v1/events?cursor=&types=&site=&limit=`: events after the cursor, oldest first. Event
 /// sequence numbers are taken under the organisation's lock and become visible in order, so a
 /// reader that follows `next_cursor` never skips an event.
@@ -66,28 +95,9 @@ pub async fn feed(
     });
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let site = q.site.map(|s| s.to_string());
-    let explicit_site = site.clone();
     let (rows, head) = state
         .db
-        .read(move |c| {
-            let mut site_ids =
-                access::visible_site_ids(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
-            if let Some(s) = site {
-                let root = access::visible_site(c, &auth.org_id, &auth.user_id, auth.is_admin, &s)?;
-                site_ids = Some(
-                    sites::subtree(c, &root)?
-                        .into_iter()
-                        .map(|s| s.id)
-                        .collect(),
-                );
-            }
-            let filter = change::EventFilter {
-                site_ids,
-                types,
-                org_level: explicit_site.is_none(),
-            };
-            change::events_after(c, &auth.org_id, after, &filter, limit)
-        })
+        .read(move |c| page_for(c, &auth, after, types, site, limit))
         .await?;
     let full = rows.len() as i64 == limit;
     let last = rows.last().map(|e| e.seq).unwrap_or(after);

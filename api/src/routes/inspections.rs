@@ -127,6 +127,39 @@ pub async fn delete(
     Ok(mark_replayed(HttpResponse::NoContent().finish(), replayed))
 }
 
+/// The inspections the caller may read, with their answers (shared with the console).
+pub fn list_for(
+    c: &mut hazardloop_storage::DbConn,
+    auth: &AuthedUser,
+    mut filter: InspectionFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(inspections::Inspection, Vec<inspections::Answer>)>, StorageError> {
+    filter.visible_sites = access::visible_site_ids(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
+    let rows = inspections::list(c, &auth.org_id, &filter, after, limit)?;
+    rows.into_iter()
+        .map(|r| {
+            let a = inspections::answers_of(c, &r.id)?;
+            Ok((r, a))
+        })
+        .collect()
+}
+
+/// One inspection the caller may read, with its answers; one they may not is not found
+/// (visibility before the lookup, at the cost of a random id).
+pub fn get_for(
+    c: &mut hazardloop_storage::DbConn,
+    auth: &AuthedUser,
+    id: &str,
+) -> Result<(inspections::Inspection, Vec<inspections::Answer>), StorageError> {
+    let visibility = access::visibility(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
+    let (row, _) = inspections::find_with_site(c, &auth.org_id, id)?
+        .filter(|(row, site)| visibility.sees(site) && !row.deleted)
+        .ok_or(StorageError::NotFound)?;
+    let a = inspections::answers_of(c, &row.id)?;
+    Ok((row, a))
+}
+
 /// `GET /v1/inspections`.
 pub async fn list(
     state: web::Data<AppState>,
@@ -144,15 +177,9 @@ pub async fn list(
     let rows = state
         .db
         .read(move |c| {
-            let mut f = filter;
-            f.visible_sites =
-                access::visible_site_ids(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
-            let rows = inspections::list(c, &auth.org_id, &f, after.as_deref(), limit)?;
-            rows.into_iter()
-                .map(|r| {
-                    let a = inspections::answers_of(c, &r.id)?;
-                    Ok(r.view(&a))
-                })
+            list_for(c, &auth, filter, after.as_deref(), limit)?
+                .into_iter()
+                .map(|(r, a)| Ok(r.view(&a)))
                 .collect::<Result<Vec<_>, StorageError>>()
         })
         .await?;
@@ -172,13 +199,7 @@ pub async fn get(
     let view = state
         .db
         .read(move |c| {
-            // Visibility before the lookup: an inspection the caller may not read is not
-            // found, at the cost of a random id.
-            let visibility = access::visibility(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
-            let (row, _) = inspections::find_with_site(c, &auth.org_id, &id)?
-                .filter(|(row, site)| visibility.sees(site) && !row.deleted)
-                .ok_or(StorageError::NotFound)?;
-            let a = inspections::answers_of(c, &row.id)?;
+            let (row, a) = get_for(c, &auth, &id)?;
             Ok(row.view(&a))
         })
         .await?;

@@ -283,7 +283,8 @@ pub async fn metadata(
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn rendition(
+/// A thumbnail or display-size JPEG of a photo the caller may read (shared with the console).
+pub async fn rendition(
     state: web::Data<AppState>,
     auth: AuthedUser,
     raw: &str,
