@@ -239,6 +239,8 @@ diesel::table! {
         seq -> BigInt,
         deleted -> Bool,
         changed_at -> BigInt,
+        data -> Nullable<Text>,
+        due_at -> Nullable<BigInt>,
     }
 }
 
