@@ -276,6 +276,20 @@ impl Server {
         self.child.id()
     }
 
+    /// The server's `DATABASE_URL` (a SQLite file path or a PostgreSQL URL), for scenarios
+    /// that watch the database directly (e.g. the job queue).
+    pub fn database_url(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "DATABASE_URL")
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The server's CPU time so far (user + system), from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> Result<Duration> {
+        cpu_time_of(self.pid())
+    }
+
     /// Current and peak resident memory of the server process.
     pub fn memory(&self) -> Result<Memory> {
         Memory::of(self.pid())
@@ -318,6 +332,28 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// User + system CPU time of a process, from fields 14 and 15 of `/proc/<pid>/stat` (clock
+/// ticks of 1/100 s, the Linux default `CLK_TCK`).
+pub fn cpu_time_of(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces; the fields after it follow its `)`.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("unexpected /proc/<pid>/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    let tick = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .context("unexpected /proc/<pid>/stat")
+    };
+    let ticks = tick(11)? + tick(12)?;
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 fn read_to_string_lossy(path: &Path) -> String {

@@ -5,7 +5,9 @@
 
 mod client;
 mod closed_loop;
+mod first_sync;
 mod harness;
+mod ingest;
 mod ledger;
 mod measure;
 mod photos;
@@ -44,6 +46,13 @@ enum Scenario {
     /// renditions per second, and field submissions (inspection + ten answers + a photo), on
     /// SQLite + local folder and PostgreSQL + s3s-fs.
     Photos(photos::PhotosArgs),
+    /// A phone's first pull of a large seeded organisation: server time per page, client
+    /// parse time, entities/s and server memory.
+    FirstSync(first_sync::FirstSyncArgs),
+    /// Sustained field submissions (a unique JPEG PUT + a pushed report linking it) with jobs
+    /// on: rate and latency while uploading, rate until the last thumbnail, server CPU per
+    /// submission.
+    Ingest(ingest::IngestArgs),
     /// The cost of a photo's thumbnail and display image, per step, in this process.
     Renditions(renditions::RenditionsArgs),
 }
@@ -59,6 +68,8 @@ async fn main() -> Result<()> {
             Scenario::Sync(args) => sync::run(args).await,
             Scenario::Photos(args) => photos::run(args).await,
             Scenario::Renditions(args) => renditions::run(args).await,
+            Scenario::Ingest(args) => ingest::run(args).await,
+            Scenario::FirstSync(args) => first_sync::run(args).await,
         }
     };
     // On Ctrl-C the scenario future is dropped, and with it the server guard, which kills the

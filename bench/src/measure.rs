@@ -69,6 +69,11 @@ impl Latencies {
         self.0.len()
     }
 
+    /// All latencies added up.
+    pub fn sum(&self) -> Duration {
+        self.0.iter().sum()
+    }
+
     /// The nearest-rank percentile `p` (0–100); zero when empty.
     pub fn percentile(&mut self, p: f64) -> Duration {
         if self.0.is_empty() {

@@ -291,7 +291,14 @@ impl Change {
             latest.insert((t.entity_type.clone(), t.entity_id.clone()), t);
         }
         let touched: Vec<Touched> = latest.into_values().collect();
-        upsert_changes(conn, &self.org_id, &touched, seq, self.now)?;
+        // Each live entity's sync form beside its index row, as this transaction leaves it.
+        let live: Vec<(String, String)> = touched
+            .iter()
+            .filter(|t| !t.deleted)
+            .map(|t| (t.entity_type.clone(), t.entity_id.clone()))
+            .collect();
+        let forms = crate::pull::sync_forms(conn, &self.org_id, &live)?;
+        upsert_changes(conn, &self.org_id, &touched, &forms, seq, self.now)?;
         if self.outbox.enqueued() > 0 {
             crate::webhooks::wake_workers();
         }
@@ -303,6 +310,7 @@ fn upsert_changes(
     conn: &mut DbConn,
     org_id: &str,
     touched: &[Touched],
+    forms: &HashMap<(String, String), crate::pull::SyncForm>,
     seq: i64,
     now: i64,
 ) -> Result<(), StorageError> {
@@ -311,6 +319,11 @@ fn upsert_changes(
     let rows: Vec<_> = touched
         .iter()
         .map(|t| {
+            let form = if t.deleted {
+                None
+            } else {
+                forms.get(&(t.entity_type.clone(), t.entity_id.clone()))
+            };
             (
                 ec::entity_type.eq(&t.entity_type),
                 ec::entity_id.eq(&t.entity_id),
@@ -319,6 +332,8 @@ fn upsert_changes(
                 ec::seq.eq(seq),
                 ec::deleted.eq(t.deleted),
                 ec::changed_at.eq(now),
+                ec::data.eq(form.map(|f| f.data.as_str())),
+                ec::due_at.eq(form.and_then(|f| f.due_at)),
             )
         })
         .collect();
@@ -334,12 +349,19 @@ fn upsert_changes(
                         ec::seq.eq(excluded(ec::seq)),
                         ec::deleted.eq(excluded(ec::deleted)),
                         ec::changed_at.eq(excluded(ec::changed_at)),
+                        ec::data.eq(excluded(ec::data)),
+                        ec::due_at.eq(excluded(ec::due_at)),
                     ))
                     .execute(c)?;
             }
         }
         DbConn::Sqlite(c) => {
             for (row, t) in rows.into_iter().zip(touched) {
+                let form = if t.deleted {
+                    None
+                } else {
+                    forms.get(&(t.entity_type.clone(), t.entity_id.clone()))
+                };
                 diesel::insert_into(ec::table)
                     .values(row)
                     .on_conflict((ec::entity_type, ec::entity_id))
@@ -349,6 +371,8 @@ fn upsert_changes(
                         ec::seq.eq(seq),
                         ec::deleted.eq(t.deleted),
                         ec::changed_at.eq(now),
+                        ec::data.eq(form.map(|f| f.data.as_str())),
+                        ec::due_at.eq(form.and_then(|f| f.due_at)),
                     ))
                     .execute(c)?;
             }

@@ -8,7 +8,7 @@
 //! next pages first deliver tombstones for what is no longer visible and then the data of newly
 //! visible sites (up to the cursor's sequence; later changes arrive as usual).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use base64::Engine;
 use diesel::prelude::*;
@@ -151,20 +151,192 @@ pub enum PullRefusal {
     ResetRequired { pruned_seq: i64 },
 }
 
+/// The most items a page of the first snapshot may hold (`limit` is clamped to it while the
+/// page carries `total`); later pages hold at most [`MAX_PAGE`].
+pub const MAX_SNAPSHOT_PAGE: i64 = 5_000;
+/// The most items of a page after the first snapshot.
+pub const MAX_PAGE: i64 = 1_000;
+
+/// An entity's current state in a page.
+#[derive(Debug, Clone)]
+pub enum EntityData {
+    Hazard(Box<hazards::HazardView>),
+    Inspection(Box<inspections::InspectionView>),
+    Other(Value),
+    /// The stored sync form (see [`SyncForm`]), JSON text sent as it is.
+    Stored(String),
+}
+
+impl EntityData {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            EntityData::Hazard(v) => push_json(out, v),
+            EntityData::Inspection(v) => push_json(out, v),
+            EntityData::Other(v) => push_json(out, v),
+            EntityData::Stored(text) => out.extend_from_slice(text.as_bytes()),
+        }
+    }
+
+    fn to_text(&self) -> String {
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Appends `value` as JSON (`null` in the impossible case that it does not serialise).
+fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let mark = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(mark);
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// One item of a page: an entity's current state, or a tombstone.
+#[derive(Debug, Clone)]
+pub struct PullItem {
+    pub entity_type: String,
+    pub id: String,
+    pub seq: i64,
+    pub deleted: bool,
+    /// `not_visible` for a tombstone of an entity that left the caller's view.
+    pub reason: Option<&'static str>,
+    pub data: Option<EntityData>,
+}
+
+impl PullItem {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"type\":");
+        push_json(out, &self.entity_type);
+        out.extend_from_slice(b",\"id\":");
+        push_json(out, &self.id);
+        out.extend_from_slice(
+            format!(",\"seq\":{},\"deleted\":{}", self.seq, self.deleted).as_bytes(),
+        );
+        if let Some(reason) = self.reason {
+            out.extend_from_slice(b",\"reason\":");
+            push_json(out, reason);
+        }
+        if let Some(data) = &self.data {
+            out.extend_from_slice(b",\"data\":");
+            data.write_json(out);
+        }
+        out.push(b'}');
+    }
+
+    /// The item as a JSON value (tests and tools; the answer is written with
+    /// [`PullPage::to_json`]).
+    pub fn to_value(&self) -> Value {
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
+    }
+}
+
 /// One page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PullPage {
-    pub items: Vec<Value>,
+    pub items: Vec<PullItem>,
     pub next_cursor: String,
     pub has_more: bool,
     /// The change sequence this page reaches (compare with a push's `write_cursor`).
     pub position: String,
     /// While the first snapshot is delivered: how many entities it holds.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
 }
 
-type ChangeRow = (String, String, Option<String>, i64, bool);
+impl PullPage {
+    /// The answer's JSON body: the items' stored sync forms are copied in as they are, so a
+    /// page of the first snapshot is a range scan and a concatenation.
+    pub fn to_json(&self) -> Vec<u8> {
+        let guess: usize = self
+            .items
+            .iter()
+            .map(|i| match &i.data {
+                Some(EntityData::Stored(t)) => t.len() + 128,
+                _ => 1024,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(guess + 512);
+        out.extend_from_slice(b"{\"items\":[");
+        for (n, item) in self.items.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            item.write_json(&mut out);
+        }
+        out.extend_from_slice(b"],\"next_cursor\":");
+        push_json(&mut out, &self.next_cursor);
+        out.extend_from_slice(format!(",\"has_more\":{},\"position\":", self.has_more).as_bytes());
+        push_json(&mut out, &self.position);
+        if let Some(total) = self.total {
+            out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// An entity's sync form, stored beside its change-index row by the transaction that changed
+/// it: the JSON text of its pull item's `data`, and for an open hazard its deadline (`due_at`),
+/// because whether it is `overdue` depends on when the page is made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncForm {
+    pub data: String,
+    pub due_at: Option<i64>,
+}
+
+/// The sync forms of live entities (`(type, id)`), as they stand in this transaction. Types a
+/// pull does not deliver have none.
+pub fn sync_forms(
+    conn: &mut DbConn,
+    org_id: &str,
+    keys: &[(String, String)],
+) -> Result<HashMap<(String, String), SyncForm>, StorageError> {
+    let mut by_type: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (t, id) in keys {
+        by_type.entry(t.as_str()).or_default().push(id.clone());
+    }
+    let mut due: HashMap<String, i64> = HashMap::new();
+    let views = load_views(conn, org_id, by_type, 0, Some(&mut due))?;
+    Ok(views
+        .into_iter()
+        .map(|((t, id), view)| {
+            let due_at = if t == "hazard" {
+                due.get(&id).copied()
+            } else {
+                None
+            };
+            let data = view.to_text();
+            ((t, id), SyncForm { data, due_at })
+        })
+        .collect())
+}
+
+/// A stored hazard form says `"overdue":false` (made with the time set to 0); a page made
+/// after its `due_at` says true. The field is found from the end: only `version`,
+/// `updated_at` and `flags` (server-made) follow it.
+fn with_overdue(mut data: String, due_at: Option<i64>, now: i64) -> String {
+    const STORED: &str = "\"overdue\":false,\"version\":";
+    if due_at.is_some_and(|d| now > d) {
+        if let Some(at) = data.rfind(STORED) {
+            data.replace_range(at..at + "\"overdue\":false".len(), "\"overdue\":true");
+        }
+    }
+    data
+}
+
+/// type, id, site, seq, deleted, stored sync form, due_at.
+type ChangeRow = (
+    String,
+    String,
+    Option<String>,
+    i64,
+    bool,
+    Option<String>,
+    Option<i64>,
+);
 
 struct View {
     /// None: everything (admin).
@@ -222,27 +394,27 @@ fn key(t: &str, id: &str) -> String {
     format!("{t}/{id}")
 }
 
-/// Loads the current state of changed entities, in the order given.
-fn materialise(
+/// The views of the given entities, by type; hazards' deadlines while open go to `due`.
+fn load_views(
     conn: &mut DbConn,
     org_id: &str,
-    rows: &[ChangeRow],
+    by_type: BTreeMap<&str, Vec<String>>,
     now: i64,
-) -> Result<Vec<Value>, StorageError> {
-    let mut by_type: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (t, id, _, _, deleted) in rows {
-        if !deleted {
-            by_type.entry(t.as_str()).or_default().push(id.clone());
-        }
-    }
-    let mut data: BTreeMap<(String, String), Value> = BTreeMap::new();
+    mut due: Option<&mut HashMap<String, i64>>,
+) -> Result<HashMap<(String, String), EntityData>, StorageError> {
+    let mut data: HashMap<(String, String), EntityData> = HashMap::new();
     for (t, ids) in by_type {
         match t {
             "hazard" => {
                 for h in hazards::by_ids(conn, org_id, &ids)? {
+                    if let (Some(due), Some(d)) = (due.as_deref_mut(), h.deadline) {
+                        if !matches!(h.state.as_str(), "closed" | "cancelled") {
+                            due.insert(h.id.clone(), d);
+                        }
+                    }
                     data.insert(
                         ("hazard".into(), h.id.clone()),
-                        serde_json::to_value(h.view(now)).unwrap_or(Value::Null),
+                        EntityData::Hazard(Box::new(h.view(now))),
                     );
                 }
             }
@@ -250,7 +422,7 @@ fn materialise(
                 for (i, a) in inspections::by_ids_with_answers(conn, org_id, &ids)? {
                     data.insert(
                         ("inspection".into(), i.id.clone()),
-                        serde_json::to_value(i.view(&a)).unwrap_or(Value::Null),
+                        EntityData::Inspection(Box::new(i.view(&a))),
                     );
                 }
             }
@@ -258,7 +430,7 @@ fn materialise(
                 for row in templates::by_ids(conn, org_id, &ids)? {
                     data.insert(
                         ("template".into(), row.id.clone()),
-                        crate::engine::template_view(&row),
+                        EntityData::Other(crate::engine::template_view(&row)),
                     );
                 }
             }
@@ -266,24 +438,53 @@ fn materialise(
                 for s in sites::by_ids(conn, org_id, &ids)? {
                     data.insert(
                         ("site".into(), s.id.clone()),
-                        json!({"id": s.id, "parent_id": s.parent_id, "name": s.name, "kind": s.kind,
-                               "latitude": s.latitude, "longitude": s.longitude, "radius_m": s.radius_m}),
+                        EntityData::Other(json!({"id": s.id, "parent_id": s.parent_id, "name": s.name, "kind": s.kind,
+                               "latitude": s.latitude, "longitude": s.longitude, "radius_m": s.radius_m})),
                     );
                 }
             }
             _ => {}
         }
     }
+    Ok(data)
+}
+
+/// The items of changed entities, in the order given: each live one from its stored sync
+/// form, or (a row written before forms were stored) built from the entity's tables.
+fn materialise(
+    conn: &mut DbConn,
+    org_id: &str,
+    rows: Vec<ChangeRow>,
+    now: i64,
+) -> Result<Vec<PullItem>, StorageError> {
+    let mut by_type: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (t, id, _, _, deleted, form, _) in &rows {
+        if !deleted && form.is_none() {
+            by_type.entry(t.as_str()).or_default().push(id.clone());
+        }
+    }
+    let mut built = if by_type.is_empty() {
+        HashMap::new()
+    } else {
+        load_views(conn, org_id, by_type, now, None)?
+    };
     Ok(rows
-        .iter()
-        .map(
-            |(t, id, _, seq, deleted)| match data.remove(&(t.clone(), id.clone())) {
-                Some(d) if !deleted => {
-                    json!({"type": t, "id": id, "seq": seq, "deleted": false, "data": d})
-                }
-                _ => json!({"type": t, "id": id, "seq": seq, "deleted": true}),
-            },
-        )
+        .into_iter()
+        .map(|(t, id, _, seq, deleted, form, due_at)| {
+            let d = match (deleted, form) {
+                (true, _) => None,
+                (false, Some(text)) => Some(EntityData::Stored(with_overdue(text, due_at, now))),
+                (false, None) => built.remove(&(t.clone(), id.clone())),
+            };
+            PullItem {
+                deleted: d.is_none(),
+                entity_type: t,
+                id,
+                seq,
+                reason: None,
+                data: d,
+            }
+        })
         .collect())
 }
 
@@ -334,6 +535,16 @@ pub fn pull(
     if cur.s > head {
         return Ok(Err(PullRefusal::BadCursor));
     }
+    // Larger pages while the first snapshot is delivered: fewer round trips for a phone that
+    // starts with everything.
+    let limit = limit.clamp(
+        1,
+        if cur.total.is_some() {
+            MAX_SNAPSHOT_PAGE
+        } else {
+            MAX_PAGE
+        },
+    );
     if cur.bf.is_none() && cur.r != roots_now {
         cur.bf = Some(Backfill {
             from: cur.r.clone(),
@@ -343,7 +554,7 @@ pub fn pull(
         });
         cur.r = roots_now.clone();
     }
-    let mut items: Vec<Value> = Vec::new();
+    let mut items: Vec<PullItem> = Vec::new();
     if let Some(mut bf) = cur.bf.take() {
         let view_then = view_of(&all_sites, &bf.from);
         let all_ids: Vec<String> = all_sites.iter().map(|s| s.id.clone()).collect();
@@ -359,8 +570,15 @@ pub fn pull(
             .collect();
         if bf.phase == 0 {
             let rows = by_sites(conn, org_id, &left, None, &bf.k, limit)?;
-            for (t, id, _, seq, _) in &rows {
-                items.push(json!({"type": t, "id": id, "seq": seq, "deleted": true, "reason": "not_visible"}));
+            for (t, id, _, seq, ..) in &rows {
+                items.push(PullItem {
+                    entity_type: t.clone(),
+                    id: id.clone(),
+                    seq: *seq,
+                    deleted: true,
+                    reason: Some("not_visible"),
+                    data: None,
+                });
             }
             if let Some((t, id, ..)) = rows.last() {
                 bf.k = key(t, id);
@@ -383,7 +601,7 @@ pub fn pull(
             if let Some((t, id, ..)) = rows.last() {
                 bf.k = key(t, id);
             }
-            items.extend(materialise(conn, org_id, &rows, now)?);
+            items.extend(materialise(conn, org_id, rows, now)?);
             if n < limit - (items.len() as i64 - n) {
                 bf.phase = 2;
             }
@@ -402,11 +620,11 @@ pub fn pull(
         .flatten();
     let has_more = next_seq.is_some();
     let before = cur.position();
-    if let Some((t, id, _, seq, _)) = rows.last() {
+    if let Some((t, id, _, seq, ..)) = rows.last() {
         cur.s = *seq;
         cur.k = key(t, id);
     }
-    items.extend(materialise(conn, org_id, &rows, now)?);
+    items.extend(materialise(conn, org_id, rows, now)?);
     if has_more {
         // A sequence is passed only once all its entities were sent, so a `position` at a
         // push's `write_cursor` always means the whole push was delivered.
@@ -430,7 +648,7 @@ pub fn pull(
     Ok(Ok(p))
 }
 
-fn page(items: Vec<Value>, cur: Cursor, has_more: bool, seal: CursorSeal<'_>) -> PullPage {
+fn page(items: Vec<PullItem>, cur: Cursor, has_more: bool, seal: CursorSeal<'_>) -> PullPage {
     PullPage {
         items,
         position: cur.position().to_string(),
@@ -465,6 +683,9 @@ fn after_cursor(
     let (t, id) = cur.k.split_once('/').unwrap_or(("", ""));
     let mut q = ec::table
         .filter(ec::org_id.eq(org_id))
+        // The range the index serves; the OR below alone would make the database walk the
+        // organisation's index from its start on every page.
+        .filter(ec::seq.ge(cur.s))
         .filter(
             ec::seq.gt(cur.s).or(ec::seq.eq(cur.s).and(
                 ec::entity_type.gt(t.to_string()).or(ec::entity_type
@@ -480,6 +701,8 @@ fn after_cursor(
             ec::site_id,
             ec::seq,
             ec::deleted,
+            ec::data,
+            ec::due_at,
         ))
         .into_boxed();
     if let Some(ids) = &view.site_ids {
@@ -520,6 +743,8 @@ fn by_sites(
             ec::site_id,
             ec::seq,
             ec::deleted,
+            ec::data,
+            ec::due_at,
         ))
         .into_boxed();
     if let Some(u) = upto {
@@ -557,4 +782,80 @@ pub fn prune_tombstones(conn: &mut DbConn, cutoff: i64) -> Result<usize, Storage
     )
     .execute(conn)?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_hazard_form_turns_overdue_only_after_its_deadline() {
+        let stored = r#"{"id":"h","title":"\"overdue\":false,\"version\":","overdue":false,"version":3,"updated_at":"x","flags":[]}"#;
+        assert_eq!(with_overdue(stored.into(), Some(100), 100), stored);
+        assert_eq!(with_overdue(stored.into(), None, 1_000), stored);
+        let late = with_overdue(stored.into(), Some(100), 101);
+        let v: Value = serde_json::from_str(&late).expect("JSON");
+        assert_eq!(v["overdue"], true);
+        // The title that looks like the field is left alone.
+        assert_eq!(v["title"], "\"overdue\":false,\"version\":");
+    }
+
+    #[test]
+    fn a_page_is_written_as_the_json_it_always_was() {
+        let page = PullPage {
+            items: vec![
+                PullItem {
+                    entity_type: "hazard".into(),
+                    id: "a\"b".into(),
+                    seq: 7,
+                    deleted: false,
+                    reason: None,
+                    data: Some(EntityData::Stored(r#"{"id":"a\"b","n":1}"#.into())),
+                },
+                PullItem {
+                    entity_type: "site".into(),
+                    id: "s".into(),
+                    seq: 8,
+                    deleted: true,
+                    reason: Some("not_visible"),
+                    data: None,
+                },
+                PullItem {
+                    entity_type: "template".into(),
+                    id: "t".into(),
+                    seq: 9,
+                    deleted: false,
+                    reason: None,
+                    data: Some(EntityData::Other(json!({"k": [1, 2]}))),
+                },
+            ],
+            next_cursor: "c.d".into(),
+            has_more: true,
+            position: "8".into(),
+            total: Some(3),
+        };
+        let v: Value = serde_json::from_slice(&page.to_json()).expect("JSON");
+        assert_eq!(
+            v,
+            json!({
+                "items": [
+                    {"type": "hazard", "id": "a\"b", "seq": 7, "deleted": false, "data": {"id": "a\"b", "n": 1}},
+                    {"type": "site", "id": "s", "seq": 8, "deleted": true, "reason": "not_visible"},
+                    {"type": "template", "id": "t", "seq": 9, "deleted": false, "data": {"k": [1, 2]}},
+                ],
+                "next_cursor": "c.d",
+                "has_more": true,
+                "position": "8",
+                "total": 3,
+            })
+        );
+        assert_eq!(page.items[1].to_value()["reason"], "not_visible");
+        let last = PullPage {
+            total: None,
+            has_more: false,
+            ..page
+        };
+        let v: Value = serde_json::from_slice(&last.to_json()).expect("JSON");
+        assert!(v.get("total").is_none());
+    }
 }

@@ -240,6 +240,8 @@ diesel::table! {
         seq -> BigInt,
         deleted -> Bool,
         changed_at -> BigInt,
+        data -> Nullable<Text>,
+        due_at -> Nullable<BigInt>,
     }
 }
 

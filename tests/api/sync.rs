@@ -13,6 +13,7 @@ both_backends!(
     gaps_groups_and_rejections_follow_the_contract,
     bad_input_gets_clear_errors_and_other_mutations_proceed,
     the_first_pull_is_a_paged_snapshot_with_a_total,
+    a_broken_off_snapshot_resumes_from_its_cursor,
     membership_changes_deliver_backfill_and_tombstones,
     revoked_devices_and_old_cursors_are_refused,
     a_session_signed_in_on_a_device_ends_with_it,
@@ -517,6 +518,112 @@ async fn the_first_pull_is_a_paged_snapshot_with_a_total(backend: Backend) {
         "invalid_cursor",
     )
     .await;
+}
+
+fn key_of(item: &Value) -> String {
+    format!(
+        "{}/{}",
+        item["type"].as_str().unwrap(),
+        item["id"].as_str().unwrap()
+    )
+}
+
+async fn a_broken_off_snapshot_resumes_from_its_cursor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = crew(&app).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(report(&app, &c, &format!("Hazard {i}"), "general").await);
+    }
+    // One hazard already late, one not: their stored sync forms were written before the
+    // deadline passed (or not), and the pull must still say which is overdue now.
+    for (id, days) in [(&ids[0], -1), (&ids[1], 5)] {
+        let res = app
+            .post(&format!("/v1/hazards/{id}/assign"), c.token("supervisor"),
+                  &json!({"owner_id": c.id("rectifier"), "verifier_id": c.id("verifier"), "deadline": deadline(days), "measures": "m"}))
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let token = c.token("supervisor");
+    let first = app.get_json("/v1/sync/pull?limit=6", token).await;
+    // 20 hazards plus the sites the supervisor sees (plant and workshop).
+    assert_eq!(first["total"], 22);
+    let first_items = first["items"].as_array().unwrap().clone();
+    assert_eq!(first_items.len(), 6);
+    let resume_from = first["next_cursor"].as_str().unwrap().to_string();
+    // The second page is fetched but lost (the connection broke off): it tells the same total.
+    let lost = app
+        .get_json(
+            &format!("/v1/sync/pull?limit=6&cursor={resume_from}"),
+            token,
+        )
+        .await;
+    assert_eq!(lost["total"], 22);
+    assert_eq!(lost["items"].as_array().unwrap().len(), 6);
+    // Meanwhile a new hazard, and a change to one the phone already has.
+    let late = report(&app, &c, "Reported during the snapshot", "general").await;
+    let changed = first_items
+        .iter()
+        .find(|i| i["type"] == "hazard" && i["data"]["state"] == "reported")
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .expect("a reported hazard in the first page");
+    let res = app
+        .post(&format!("/v1/hazards/{changed}/assign"), c.token("supervisor"),
+              &json!({"owner_id": c.id("rectifier"), "verifier_id": c.id("verifier"), "deadline": deadline(3), "measures": "m"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    // A row written before sync forms were stored: the pull builds it from the hazard's table.
+    {
+        use diesel::prelude::*;
+        use hazardloop_storage::schema::entity_changes as ec;
+        let legacy = ids[19].clone();
+        app.db
+            .write(move |c| {
+                diesel::update(ec::table.filter(ec::entity_id.eq(legacy)))
+                    .set((ec::data.eq(None::<String>), ec::due_at.eq(None::<i64>)))
+                    .execute(c)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    // Resume from the first page's cursor: exactly what the phone lacks.
+    let (rest, _) = pull_all(&app, token, Some(resume_from)).await;
+    let rest_keys: Vec<String> = rest.iter().map(key_of).collect();
+    let unique: std::collections::BTreeSet<&String> = rest_keys.iter().collect();
+    assert_eq!(unique.len(), rest_keys.len(), "duplicates: {rest_keys:?}");
+    let first_keys: std::collections::BTreeSet<String> = first_items.iter().map(key_of).collect();
+    let again: Vec<&String> = rest_keys
+        .iter()
+        .filter(|k| first_keys.contains(*k))
+        .collect();
+    // Only the entity that changed after it was delivered comes again.
+    assert_eq!(again, vec![&format!("hazard/{changed}")]);
+    let mut all: std::collections::BTreeSet<String> = first_keys.clone();
+    all.extend(rest_keys.iter().cloned());
+    // 22 entities of the snapshot and the late report: none missing.
+    assert_eq!(all.len(), 23);
+    for id in ids.iter().chain([&late]) {
+        assert!(all.contains(&format!("hazard/{id}")), "missing {id}");
+    }
+    // What the phone holds now is what the server says, field by field.
+    let mut items = first_items.clone();
+    items.extend(rest);
+    let view = fold(&items);
+    for id in ids.iter().chain([&late]) {
+        let pulled = &view[&format!("hazard/{id}")];
+        let h = app.get_json(&format!("/v1/hazards/{id}"), token).await;
+        for (k, v) in pulled.as_object().unwrap() {
+            assert_eq!(&h[k], v, "hazard {id} field {k}");
+        }
+    }
+    assert_eq!(view[&format!("hazard/{}", ids[0])]["overdue"], true);
+    assert_eq!(view[&format!("hazard/{}", ids[1])]["overdue"], false);
+    assert_eq!(view[&format!("hazard/{changed}")]["state"], "assigned");
+    // A snapshot page may be larger than a later page: all 23 at once.
+    let whole = app.get_json("/v1/sync/pull?limit=5000", token).await;
+    assert_eq!(whole["items"].as_array().unwrap().len(), 23);
+    assert_eq!(whole["has_more"], false);
 }
 
 async fn membership_changes_deliver_backfill_and_tombstones(backend: Backend) {

@@ -136,7 +136,8 @@ pub async fn pull(
     // The device named in the query or, for a session signed in on a device, that device:
     // a revoked one cannot pull.
     check_pulling_device(&state, &auth, q.device_id.as_deref()).await?;
-    let limit = q.limit.unwrap_or(500).clamp(1, 1000);
+    // Clamped by the pull: up to 5000 in the first snapshot's pages, 1000 after.
+    let limit = q.limit.unwrap_or(500);
     let cursor = q.cursor.clone();
     let key = state.jwt.cursor_key();
     let page = state
@@ -151,7 +152,9 @@ pub async fn pull(
         })
         .await?;
     match page {
-        Ok(p) => Ok(HttpResponse::Ok().json(p)),
+        Ok(p) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(p.to_json())),
         Err(PullRefusal::BadCursor) => Err(ApiError::bad_request("invalid_cursor", "the cursor was not made by this server")),
         Err(PullRefusal::ResetRequired { pruned_seq }) => Err(ApiError::new(
             StatusCode::GONE,
