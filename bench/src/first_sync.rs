@@ -140,6 +140,7 @@ fn seed(
                         measures: None,
                         deadline: None,
                         five: None,
+                        rectification_cost: None,
                         inspection_id: None,
                         item_key: None,
                         reported_at_device: now,
