@@ -176,3 +176,22 @@ conflict-losing = Value that lost
 conflict-field = Field
 conflict-rejected_command = A command that came too late
 conflict-field-kind = Two edits of one field
+
+## Dashboard
+nav-dashboard = Dashboard
+dash-title = Dashboard
+dash-total = Hazards
+dash-open = Open
+dash-closure-rate = Closure rate
+dash-by-state = Hazards by state, per site
+dash-by-grade = Hazards by grade, per site
+dash-empty = No hazards at the sites you can see.
+dash-overdue-over-time = Overdue at each month's end
+dash-closure-by-month = Closure rate of the hazards reported each month
+dash-median-by-month = Median days to close, by month closed
+dash-table = Figures by month
+dash-month = Month
+dash-reported = Reported
+dash-closed = Closed
+dash-median-days = Median days to close
+dash-overdue-at-end = Overdue at month end

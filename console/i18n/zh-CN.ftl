@@ -176,3 +176,22 @@ conflict-losing = 被覆盖的值
 conflict-field = 字段
 conflict-rejected_command = 迟到的操作
 conflict-field-kind = 同一字段的两次修改
+
+## 看板
+nav-dashboard = 看板
+dash-title = 看板
+dash-total = 隐患总数
+dash-open = 未关闭
+dash-closure-rate = 闭环率
+dash-by-state = 各场所隐患状态
+dash-by-grade = 各场所隐患等级
+dash-empty = 您可见的场所没有隐患。
+dash-overdue-over-time = 各月末逾期隐患数
+dash-closure-by-month = 各月上报隐患的闭环率
+dash-median-by-month = 各月关闭隐患的整改天数中位数
+dash-table = 月度数据
+dash-month = 月份
+dash-reported = 上报
+dash-closed = 关闭
+dash-median-days = 整改天数中位数
+dash-overdue-at-end = 月末逾期

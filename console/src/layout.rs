@@ -37,12 +37,13 @@ pub fn secure_headers(h: &mut HeaderMap) {
 }
 
 /// The navigation entries: path, message, and the `active` key pages pass to [`page`].
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 6] = [
     ("/", "nav-work"),
     ("/hazards", "nav-hazards"),
     ("/inspections", "nav-inspections"),
     ("/conflicts", "nav-conflicts"),
     ("/events", "nav-events"),
+    ("/dashboard", "nav-dashboard"),
 ];
 
 /// A whole page: `active` is the path of the navigation entry to mark as current.

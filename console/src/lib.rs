@@ -9,6 +9,7 @@
 //! thing of its own: the cookie session (`storage::console_sessions`), with its CSRF token.
 
 pub mod assets;
+pub mod charts;
 pub mod error;
 pub mod i18n;
 pub mod layout;
@@ -17,7 +18,9 @@ pub mod visitor;
 
 use actix_web::web;
 
-use crate::pages::{conflicts, events, hazard, hazards, inspections, photos, session, work};
+use crate::pages::{
+    conflicts, dashboard, events, hazard, hazards, inspections, photos, session, work,
+};
 
 /// Every console route. Mounted by the binary through `Application::build_mounted`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(conflicts::resolve),
         )
         .route("/events", web::get().to(events::feed))
+        .route("/dashboard", web::get().to(dashboard::show))
         .route("/photos/{sha256}/{kind}", web::get().to(photos::rendition))
         .route("/static/{file}", web::get().to(assets::get));
 }

@@ -17,6 +17,7 @@ pub mod change;
 pub mod clients;
 pub mod conflicts;
 pub mod console_sessions;
+pub mod dashboard;
 pub mod db;
 pub mod devices;
 pub mod engine;

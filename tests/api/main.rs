@@ -13,6 +13,7 @@ mod closed_loop;
 mod console;
 mod console_browser;
 mod crash;
+mod dashboard;
 mod errors;
 mod inspections;
 mod integration;

@@ -2,6 +2,7 @@
 //! same filters and visibility as the API), draw with `layout::page`.
 
 pub mod conflicts;
+pub mod dashboard;
 pub mod events;
 pub mod hazard;
 pub mod hazards;
