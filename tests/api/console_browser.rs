@@ -103,8 +103,47 @@ async fn shot(b: &Client, name: &str) {
     std::fs::write(shots_dir().join(format!("{name}.png")), png).expect("write screenshot");
 }
 
+/// How long a page may take to arrive after a click; a click that follows a link or submits a
+/// form can return before the next page has loaded.
+const PAGE_WAIT: Duration = Duration::from_secs(15);
+
+/// Waits until the browser shows a loaded page at `path`.
+async fn wait_for_path(b: &Client, path: &str) {
+    let mut seen = String::new();
+    for _ in 0..150 {
+        seen = b.current_url().await.unwrap().path().to_string();
+        let ready = b
+            .execute("return document.readyState;", vec![])
+            .await
+            .unwrap_or(Value::Null);
+        if seen == path && ready == json!("complete") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page at {path} never arrived; the browser is at {seen}");
+}
+
+/// Waits until the page's language is `lang`.
+async fn wait_for_lang(b: &Client, lang: &str) {
+    let mut seen = Value::Null;
+    for _ in 0..150 {
+        seen = b
+            .execute("return document.documentElement.lang;", vec![])
+            .await
+            .unwrap_or(Value::Null);
+        if seen == json!(lang) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page's language never became {lang}; it is {seen}");
+}
+
 async fn text(b: &Client, css: &str) -> String {
-    b.find(Locator::Css(css))
+    b.wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .text()
@@ -134,11 +173,7 @@ async fn sign_in(b: &Client, app: &TestApp, role: &str) {
         .click()
         .await
         .unwrap();
-    assert_eq!(
-        b.current_url().await.unwrap().path(),
-        "/",
-        "{role} signed in"
-    );
+    wait_for_path(b, "/").await;
 }
 
 async fn sign_out(b: &Client) {
@@ -148,7 +183,7 @@ async fn sign_out(b: &Client) {
         .click()
         .await
         .unwrap();
-    assert_eq!(b.current_url().await.unwrap().path(), "/login");
+    wait_for_path(b, "/login").await;
 }
 
 /// The demo user's id and API token.
@@ -292,10 +327,7 @@ async fn a_supervisor_a_rectifier_and_a_manager_work_in_the_console() {
             .click()
             .await
             .unwrap();
-        assert_eq!(
-            b.current_url().await.unwrap().path(),
-            format!("/hazards/{hazard}")
-        );
+        wait_for_path(&b, &format!("/hazards/{hazard}")).await;
         for side in ["#photos-before img", "#photos-after img"] {
             let img = b.find(Locator::Css(side)).await.unwrap();
             let arg = vec![serde_json::to_value(&img).unwrap()];
@@ -350,6 +382,8 @@ async fn a_supervisor_a_rectifier_and_a_manager_work_in_the_console() {
             .click()
             .await
             .unwrap();
+        // The hazard's page, not the list it was opened from.
+        text(&b, "#hazard-state").await;
         assert!(
             b.find(Locator::Id("form-verify")).await.is_err(),
             "verify offered to the rectifier"
@@ -410,15 +444,8 @@ async fn a_supervisor_a_rectifier_and_a_manager_work_in_the_console() {
             .click()
             .await
             .unwrap();
-        let lang = b
-            .execute("return document.documentElement.lang;", vec![])
-            .await
-            .unwrap();
-        assert_eq!(lang, json!("zh-CN"));
-        assert_eq!(
-            b.current_url().await.unwrap().path(),
-            format!("/hazards/{major}")
-        );
+        wait_for_lang(&b, "zh-CN").await;
+        wait_for_path(&b, &format!("/hazards/{major}")).await;
         assert!(text(&b, "#sign-out").await.contains("退出登录"));
         assert!(text(&b, "#form-assign h3").await.contains("指派"));
         shot(&b, "08-zh-CN").await;
