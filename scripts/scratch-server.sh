@@ -7,7 +7,10 @@ log() { printf '== %s\n' "$*" >&2; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 log "building the server"
-cargo build --quiet --bin hazardloop
+# Built as the README's test command builds it (`cargo test --workspace` compiles the binary with
+# the test suite's dependency features): right after the tests this is a no-op, where a plain
+# `cargo build --bin hazardloop` would compile most dependencies again with other features.
+cargo test --workspace --no-run --quiet
 bin=target/debug/hazardloop
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hazardloop-scratch.XXXXXX")
