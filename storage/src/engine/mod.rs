@@ -22,6 +22,7 @@ pub use groups::{
     apply_group, apply_group_with, run_group, run_group_once, GroupAnswer, IdempotencyKey,
     KeyReused,
 };
+pub use hazardloop_sync::protocol::{MutationArgs, MutationName};
 pub use hazardloop_sync::{MutationRejection, RejectionCode};
 pub use outcome::{Applied, Outcome};
 pub use template::template_view;
@@ -34,7 +35,7 @@ pub(crate) use photo_links::link_photos;
 use diesel::Connection;
 use hazardloop_sync::{clamp_device_time, GradeScale, Hlc, Mutation, Policy};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::change::Change;
 use crate::{orgs, DbConn, StorageError};
@@ -142,15 +143,9 @@ pub fn apply_with(
         },
         Err(r) => return Ok(Err(r.into())),
     };
-    let args = match &m.args {
-        Value::Object(_) => m.args.clone(),
-        Value::Null => json!({}),
-        _ => {
-            return Ok(Err(MutationRejection::invalid(
-                "args",
-                "expected a JSON object",
-            )))
-        }
+    let parsed = match MutationArgs::parse(&m.name, &m.args) {
+        Ok(p) => p,
+        Err(r) => return Ok(Err(r)),
     };
     let saved = change.checkpoint();
     let result = conn.transaction::<Applied, Failure, _>(|conn| {
@@ -165,7 +160,7 @@ pub fn apply_with(
             now,
             settings,
         };
-        dispatch(conn, &mut ctx, &m.name, &args, m.base_version)
+        dispatch(conn, &mut ctx, &parsed, m.base_version)
     });
     match result {
         Ok(applied) => Ok(Ok(applied)),
@@ -177,55 +172,33 @@ pub fn apply_with(
     }
 }
 
-/// Every mutation name the engine knows.
-pub const MUTATION_NAMES: &[&str] = &[
-    "template.import",
-    "inspection.start",
-    "inspection.answer",
-    "inspection.submit",
-    "inspection.delete",
-    "hazard.report",
-    "hazard.update",
-    "hazard.assign",
-    "hazard.start",
-    "hazard.rectify_on_spot",
-    "hazard.submit_rectification",
-    "hazard.verify",
-    "hazard.reject",
-    "hazard.regrade",
-    "hazard.extend_deadline",
-    "hazard.cancel",
-    "photo.link",
-    "report.sign",
-    "report.submit",
-];
-
 fn dispatch(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    name: &str,
-    args: &Value,
+    parsed: &MutationArgs,
     base_version: Option<i64>,
 ) -> Result<Applied, Failure> {
-    match name {
-        "template.import" => template::import(conn, ctx, args),
-        "inspection.start" => inspection::start(conn, ctx, args),
-        "inspection.answer" => inspection::answer(conn, ctx, args),
-        "inspection.submit" => inspection::submit(conn, ctx, args),
-        "inspection.delete" => inspection::delete(conn, ctx, args),
-        "hazard.report" => hazard::report(conn, ctx, args),
-        "hazard.update" => hazard::update(conn, ctx, args, base_version),
-        "photo.link" => photo_links::photo_link(conn, ctx, args),
-        "report.sign" => report::sign(conn, ctx, args),
-        "report.submit" => report::submit(conn, ctx, args),
-        other => match other.strip_prefix("hazard.") {
-            Some(cmd) if hazardloop_sync::Command::is_name(cmd) => {
-                hazard::command(conn, ctx, cmd, args, base_version)
-            }
-            _ => Err(MutationRejection::new(
+    use MutationName as N;
+    match parsed {
+        MutationArgs::PhotoLink(link) => photo_links::photo_link(conn, ctx, link),
+        MutationArgs::Command { command, args } => {
+            hazard::command(conn, ctx, command, args, base_version)
+        }
+        MutationArgs::Object { name, args } => match name {
+            N::TemplateImport => template::import(conn, ctx, args),
+            N::InspectionStart => inspection::start(conn, ctx, args),
+            N::InspectionAnswer => inspection::answer(conn, ctx, args),
+            N::InspectionSubmit => inspection::submit(conn, ctx, args),
+            N::InspectionDelete => inspection::delete(conn, ctx, args),
+            N::HazardReport => hazard::report(conn, ctx, args),
+            N::HazardUpdate => hazard::update(conn, ctx, args, base_version),
+            N::ReportSign => report::sign(conn, ctx, args),
+            N::ReportSubmit => report::submit(conn, ctx, args),
+            // Parsed as `PhotoLink` or `Command` above.
+            other => Err(MutationRejection::new(
                 RejectionCode::UnknownMutation,
-                format!("unknown mutation {other:?}"),
-                json!({"known": MUTATION_NAMES}),
+                format!("mutation {other} takes typed arguments"),
+                json!({}),
             )
             .into()),
         },

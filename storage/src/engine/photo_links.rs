@@ -4,10 +4,10 @@
 //! (`photos::evidence`) and a flag becomes a `photo.flagged` event in the same transaction.
 
 use hazardloop_sync::photo::PhotoStatus;
+use hazardloop_sync::protocol::PhotoLink;
 use hazardloop_sync::MutationRejection;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::arguments::{id_arg, text_arg};
 use super::{Applied, Ctx, Failure};
 use crate::{DbConn, StorageError};
 
@@ -75,12 +75,14 @@ fn link_one(
 pub(crate) fn photo_link(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    link: &PhotoLink,
 ) -> Result<Applied, Failure> {
-    let entity_type = text_arg(args, "entity_type", 40)?.unwrap_or_default();
-    let entity_id = id_arg(args, "entity_id")?;
-    let role = text_arg(args, "role", 20)?.unwrap_or_else(|| "evidence".into());
-    let sha = text_arg(args, "sha256", 64)?.unwrap_or_default();
+    let PhotoLink {
+        entity_type,
+        entity_id,
+        role,
+        sha256: sha,
+    } = link.clone();
     let visibility = ctx.visibility(conn)?;
     // The entity's site, and its report (or start) time against which the capture is judged.
     let found = match entity_type.as_str() {
