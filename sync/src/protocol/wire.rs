@@ -505,3 +505,122 @@ pub struct PullPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> Uuid {
+        Uuid::from_u128(1)
+    }
+
+    #[test]
+    fn every_result_has_its_pinned_json() {
+        let ids = "00000000-0000-0000-0000-000000000001";
+        let item = AppliedItem {
+            entity_type: "hazard".into(),
+            entity_id: "h".into(),
+            version: 2,
+            lost: vec![],
+        };
+        let applied = PushResult::applied(3, id(), item.clone());
+        assert_eq!(
+            applied.to_json(),
+            json!({"seq": 3, "id": ids, "status": "applied", "entity_type": "hazard",
+                   "entity_id": "h", "version": 2, "lost": []})
+        );
+        let merged = PushResult::applied(
+            3,
+            id(),
+            AppliedItem {
+                lost: vec!["title".into()],
+                ..item
+            },
+        );
+        assert_eq!(merged.to_json()["status"], "merged");
+        assert_eq!(
+            PushResult::duplicate_of_text(&applied.to_json().to_string()).to_json(),
+            json!({"seq": 3, "id": ids, "status": "duplicate", "original_status": "applied",
+                   "entity_type": "hazard", "entity_id": "h", "version": 2, "lost": []})
+        );
+        assert_eq!(
+            PushResult::duplicate_of_text("not json").to_json(),
+            json!({"status": "duplicate", "original_status": null})
+        );
+        assert_eq!(
+            PushResult::Rejected {
+                seq: 4,
+                id: id(),
+                rejection: MutationRejection::missing(&["category"]),
+            }
+            .to_json(),
+            json!({"seq": 4, "id": ids, "status": "rejected", "code": "missing_fields",
+                   "message": "missing required fields: category",
+                   "details": {"fields": ["category"]}, "current": null})
+        );
+        assert_eq!(
+            PushResult::GroupFailed {
+                seq: 5,
+                id: id(),
+                group: Some(Uuid::from_u128(9)),
+                failed_seq: 6,
+            }
+            .to_json(),
+            json!({"seq": 5, "id": ids, "status": "rejected", "code": "group_failed",
+                   "message": "not applied: mutation seq 6 of the same group was rejected",
+                   "details": {"group": "00000000-0000-0000-0000-000000000009", "failed_seq": 6},
+                   "current": null})
+        );
+        assert_eq!(
+            PushResult::SeqReused {
+                seq: 1,
+                id: id(),
+                expected_seq: 3,
+            }
+            .to_json(),
+            json!({"seq": 1, "id": ids, "status": "seq_reused", "code": "seq_reused",
+                   "message": "seq 1 was already used by another mutation; this one was NOT applied. Continue from seq 3",
+                   "expected_seq": 3})
+        );
+        assert_eq!(
+            PushResult::OutOfOrder {
+                seq: 7,
+                id: id(),
+                expected_seq: 5,
+            }
+            .to_json(),
+            json!({"seq": 7, "id": ids, "status": "out_of_order", "expected_seq": 5})
+        );
+    }
+
+    #[test]
+    fn a_body_is_read_once_and_a_bad_item_is_its_own_answer() {
+        assert_eq!(
+            PushRequest::from_json(&json!({"mutations": []})),
+            Err(PushRequestError::DeviceId)
+        );
+        assert_eq!(
+            PushRequest::from_json(&json!({"device_id": "d", "mutations": {}})),
+            Err(PushRequestError::Mutations)
+        );
+        let r = PushRequest::from_json(&json!({"device_id": "d", "mutations": [
+            {"seq": 1, "id": "00000000-0000-0000-0000-000000000001", "name": "hazard.start"},
+            {"seq": 0, "id": "x"},
+            {"seq": 2, "name": "hazard.start"},
+        ]}))
+        .unwrap();
+        assert_eq!(r.items[0].as_ref().unwrap().seq, 1);
+        let bad = PushResult::Invalid(r.items[1].clone().unwrap_err()).to_json();
+        assert_eq!(
+            bad,
+            json!({"index": 1, "seq": 0, "id": "x", "status": "invalid", "code": "invalid_seq",
+                   "message": "seq must be between 1 and 9007199254740991, not 0"})
+        );
+        let bad = r.items[2].clone().unwrap_err();
+        assert_eq!(
+            (bad.code, bad.id.clone()),
+            ("malformed_mutation", Value::Null)
+        );
+        assert!(bad.message.starts_with("not a mutation: "));
+    }
+}
