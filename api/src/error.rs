@@ -3,10 +3,11 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use hazardloop_media::Rejection;
+use hazardloop_media::Rejection as ImageRejection;
 use hazardloop_storage::blob::BlobError;
 use hazardloop_storage::photos::PhotoError;
 use hazardloop_storage::StorageError;
+use hazardloop_sync::{MutationRejection, RejectionCode};
 use serde_json::{json, Map, Value};
 
 /// A problem to report to the client.
@@ -182,25 +183,63 @@ impl From<StorageError> for ApiError {
     }
 }
 
+/// The HTTP status of each rejection code (the body's `code` is the rejection's own).
+pub fn rejection_status(code: RejectionCode) -> StatusCode {
+    match code {
+        RejectionCode::Forbidden => StatusCode::FORBIDDEN,
+        RejectionCode::NotFound => StatusCode::NOT_FOUND,
+        RejectionCode::InvalidTransition | RejectionCode::AlreadyExists => StatusCode::CONFLICT,
+        RejectionCode::VersionMismatch => StatusCode::PRECONDITION_FAILED,
+        RejectionCode::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+        RejectionCode::UnknownMutation => StatusCode::BAD_REQUEST,
+        RejectionCode::MissingFields
+        | RejectionCode::Invalid
+        | RejectionCode::GroupFailed
+        | RejectionCode::SeqReused => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<MutationRejection> for ApiError {
+    /// A refused mutation as a problem: its details become members (but the group `index`),
+    /// and its `current` state too. `not_found` says no more than a missing resource does.
+    fn from(r: MutationRejection) -> Self {
+        if r.code == RejectionCode::NotFound {
+            return ApiError::not_found();
+        }
+        let mut e = ApiError::new(rejection_status(r.code), r.code.as_str(), r.message);
+        if let Value::Object(details) = r.details {
+            for (k, v) in details {
+                if k != "index" {
+                    e = e.with(&k, v);
+                }
+            }
+        }
+        if let Some(current) = r.current {
+            e = e.with("current", current);
+        }
+        e
+    }
+}
+
 /// The tus checksum extension's status for a chunk that does not match its checksum.
 pub const CHECKSUM_MISMATCH: u16 = 460;
 
-impl From<Rejection> for ApiError {
-    fn from(r: Rejection) -> Self {
+impl From<ImageRejection> for ApiError {
+    fn from(r: ImageRejection) -> Self {
         let detail = r.to_string();
         match r {
-            Rejection::Empty => ApiError::unprocessable("empty_photo", detail),
-            Rejection::NotAnImage => {
+            ImageRejection::Empty => ApiError::unprocessable("empty_photo", detail),
+            ImageRejection::NotAnImage => {
                 ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_an_image", detail)
             }
-            Rejection::Unsupported(format) => ApiError::new(
+            ImageRejection::Unsupported(format) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_image_format",
                 detail,
             )
             .with("format", json!(format.name())),
-            Rejection::Truncated(_) => ApiError::unprocessable("truncated_image", detail),
-            Rejection::TooLarge {
+            ImageRejection::Truncated(_) => ApiError::unprocessable("truncated_image", detail),
+            ImageRejection::TooLarge {
                 width,
                 height,
                 max_width,
@@ -212,7 +251,7 @@ impl From<Rejection> for ApiError {
                 .with("max_width", json!(max_width))
                 .with("max_height", json!(max_height))
                 .with("max_pixels", json!(max_pixels)),
-            Rejection::Corrupt(_) => ApiError::unprocessable("corrupt_image", detail),
+            ImageRejection::Corrupt(_) => ApiError::unprocessable("corrupt_image", detail),
         }
     }
 }
@@ -298,12 +337,12 @@ mod tests {
 
     #[test]
     fn photo_refusals_have_stable_codes() {
-        let e: ApiError = PhotoError::Rejected(Rejection::NotAnImage).into();
+        let e: ApiError = PhotoError::Rejected(ImageRejection::NotAnImage).into();
         assert_eq!((e.status.as_u16(), e.code), (415, "not_an_image"));
-        let e: ApiError = PhotoError::Rejected(Rejection::Empty).into();
+        let e: ApiError = PhotoError::Rejected(ImageRejection::Empty).into();
         assert_eq!((e.status.as_u16(), e.code), (422, "empty_photo"));
         let e: ApiError =
-            PhotoError::Rejected(Rejection::Truncated(hazardloop_media::Format::Jpeg)).into();
+            PhotoError::Rejected(ImageRejection::Truncated(hazardloop_media::Format::Jpeg)).into();
         assert_eq!((e.status.as_u16(), e.code), (422, "truncated_image"));
         let e: ApiError = PhotoError::ChecksumMismatch.into();
         assert_eq!((e.status.as_u16(), e.code), (460, "checksum_mismatch"));
@@ -312,6 +351,36 @@ mod tests {
         assert_eq!(e.retry_after, Some(2));
         let e: ApiError = PhotoError::TooLarge { max: 10 }.into();
         assert_eq!(e.body()["max_bytes"], 10);
+    }
+
+    #[test]
+    fn rejections_map_to_statuses() {
+        let cases = [
+            (RejectionCode::Forbidden, 403, "forbidden"),
+            (RejectionCode::NotFound, 404, "not_found"),
+            (RejectionCode::InvalidTransition, 409, "invalid_transition"),
+            (RejectionCode::AlreadyExists, 409, "already_exists"),
+            (RejectionCode::VersionMismatch, 412, "version_mismatch"),
+            (
+                RejectionCode::PreconditionRequired,
+                428,
+                "precondition_required",
+            ),
+            (RejectionCode::MissingFields, 422, "missing_fields"),
+            (RejectionCode::Invalid, 422, "invalid"),
+            (RejectionCode::UnknownMutation, 400, "unknown_mutation"),
+        ];
+        for (code, status, text) in cases {
+            let e: ApiError =
+                MutationRejection::new(code, "m", json!({"field": "x", "index": 0})).into();
+            assert_eq!((e.status.as_u16(), e.code), (status, text));
+            if code != RejectionCode::NotFound {
+                assert_eq!(e.body()["field"], "x");
+                assert!(e.body().get("index").is_none());
+            }
+        }
+        let e: ApiError = MutationRejection::not_found("hazard", "h").into();
+        assert_eq!(e.body(), ApiError::not_found().body());
     }
 
     #[test]

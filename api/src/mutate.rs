@@ -1,9 +1,8 @@
 //! REST writes as mutations: each request becomes a group of mutations applied by the storage
 //! engine in one transaction, and a refusal becomes a problem+json answer.
 
-use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
-use hazardloop_storage::engine::{self, Applied, Caller, Rejection};
+use hazardloop_storage::engine::{self, Applied};
 use hazardloop_sync::Mutation;
 use serde_json::{json, Value};
 
@@ -47,33 +46,6 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
         })
 }
 
-/// The HTTP answer for a refused mutation.
-pub fn rejection_error(r: Rejection) -> ApiError {
-    let (status, code) = match r.code.as_str() {
-        "forbidden" => (StatusCode::FORBIDDEN, "forbidden"),
-        "not_found" => return ApiError::not_found(),
-        "invalid_transition" => (StatusCode::CONFLICT, "invalid_transition"),
-        "already_exists" => (StatusCode::CONFLICT, "already_exists"),
-        "version_mismatch" => (StatusCode::PRECONDITION_FAILED, "version_mismatch"),
-        "precondition_required" => (StatusCode::PRECONDITION_REQUIRED, "precondition_required"),
-        "missing_fields" => (StatusCode::UNPROCESSABLE_ENTITY, "missing_fields"),
-        "unknown_mutation" => (StatusCode::BAD_REQUEST, "unknown_mutation"),
-        _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-    };
-    let mut e = ApiError::new(status, code, r.message);
-    if let Value::Object(details) = r.details {
-        for (k, v) in details {
-            if k != "index" {
-                e = e.with(&k, v);
-            }
-        }
-    }
-    if let Some(current) = r.current {
-        e = e.with("current", current);
-    }
-    e
-}
-
 /// The `Idempotency-Key` of a REST write, if the client sent one.
 #[derive(Debug, Clone, Default)]
 pub struct Idempotency(pub Option<String>);
@@ -115,13 +87,7 @@ pub async fn run_keyed(
     idem: &Idempotency,
 ) -> Result<(Vec<Applied>, bool), ApiError> {
     use sha2::Digest;
-    let caller = Caller {
-        user_id: auth.user_id.clone(),
-        org_id: auth.org_id.clone(),
-        is_admin: auth.is_admin,
-        device_id: None,
-    };
-    let settings = state.config.engine_settings();
+    let crate::auth::Acting { caller, settings } = auth.acting(state);
     let key = idem.0.as_ref().map(|k| {
         let content: Vec<Value> = mutations
             .iter()
@@ -152,7 +118,7 @@ pub async fn run_keyed(
         })?;
     let replayed = answer.replayed;
     answer.outcome.map(|a| (a, replayed)).map_err(|(_, r)| {
-        let mut e = rejection_error(r);
+        let mut e = ApiError::from(r);
         if replayed {
             e.headers.push(REPLAYED);
         }
@@ -181,18 +147,12 @@ pub async fn run(
     auth: &AuthedUser,
     mutations: Vec<Mutation>,
 ) -> Result<Vec<Applied>, ApiError> {
-    let caller = Caller {
-        user_id: auth.user_id.clone(),
-        org_id: auth.org_id.clone(),
-        is_admin: auth.is_admin,
-        device_id: None,
-    };
-    let settings = state.config.engine_settings();
+    let crate::auth::Acting { caller, settings } = auth.acting(state);
     let outcome = state
         .db
         .write(move |c| engine::run_group(c, &caller, &mutations, settings))
         .await?;
-    outcome.map_err(|(_, r)| rejection_error(r))
+    outcome.map_err(|(_, r)| r.into())
 }
 
 /// Applies one mutation and returns what it did.

@@ -13,12 +13,10 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use hazardloop_sync::audit::{self, AuditRecord};
-use hazardloop_sync::Role;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::schema::{audit_events, org_clocks};
-use crate::sites::Site;
 use crate::{new_id, DbConn, StorageError};
 
 /// An audit event to append.
@@ -62,11 +60,6 @@ pub struct Change {
     pub now: i64,
     events: Vec<EventInput>,
     touched: Vec<Touched>,
-    /// Sites and roles looked up in this transaction (a batch touches the same few).
-    sites: HashMap<String, Site>,
-    roles: HashMap<(String, String), Option<Role>>,
-    /// What each caller of this transaction may read.
-    visibility: HashMap<String, crate::access::Visibility>,
     /// Webhook deliveries of this change's events (the outbox), in the same transaction.
     outbox: crate::webhooks::Outbox,
 }
@@ -87,9 +80,6 @@ impl Change {
             now,
             events: Vec::new(),
             touched: Vec::new(),
-            sites: HashMap::new(),
-            roles: HashMap::new(),
-            visibility: HashMap::new(),
             outbox: Default::default(),
         })
     }
@@ -117,55 +107,6 @@ impl Change {
             deleted,
         });
         Ok(())
-    }
-
-    /// A site of the organisation, cached for the transaction.
-    pub fn site(&mut self, conn: &mut DbConn, id: &str) -> Result<Site, StorageError> {
-        if let Some(s) = self.sites.get(id) {
-            return Ok(s.clone());
-        }
-        let site = crate::sites::get(conn, &self.org_id, id)?;
-        self.sites.insert(id.to_string(), site.clone());
-        Ok(site)
-    }
-
-    /// Keeps a site loaded with an entity (saves the lookup of [`Change::site`]).
-    pub fn remember_site(&mut self, site: &Site) {
-        self.sites
-            .entry(site.id.clone())
-            .or_insert_with(|| site.clone());
-    }
-
-    /// What a user may read, decided once for the transaction.
-    pub fn visibility(
-        &mut self,
-        conn: &mut DbConn,
-        user_id: &str,
-        is_admin: bool,
-    ) -> Result<crate::access::Visibility, StorageError> {
-        if let Some(v) = self.visibility.get(user_id) {
-            return Ok(v.clone());
-        }
-        let v = crate::access::visibility(conn, &self.org_id, user_id, is_admin)?;
-        self.visibility.insert(user_id.to_string(), v.clone());
-        Ok(v)
-    }
-
-    /// A user's effective role at a site, cached for the transaction.
-    pub fn role_at(
-        &mut self,
-        conn: &mut DbConn,
-        user_id: &str,
-        is_admin: bool,
-        site: &Site,
-    ) -> Result<Option<Role>, StorageError> {
-        let key = (user_id.to_string(), site.id.clone());
-        if let Some(r) = self.roles.get(&key) {
-            return Ok(*r);
-        }
-        let role = crate::users::role_at(conn, user_id, is_admin, site)?;
-        self.roles.insert(key, role);
-        Ok(role)
     }
 
     /// Where the change stands now.

@@ -1,55 +1,259 @@
-//! Sync push: a device's queued mutations, applied exactly once, each with its own result.
+//! Sync push: runs a device's [`PushPlan`] inside the caller's one write transaction.
 //!
-//! The whole batch runs in the caller's one write transaction, with the `(device, seq) ->
-//! result` records written beside the effects: a crash or a lost connection leaves nothing
-//! half-done, and a retry of the same batch answers `duplicate` for what did commit.
+//! What happens to each item is decided by `hazardloop_sync::protocol::plan` from the batch,
+//! the device's last seq and the results recorded for the seqs it repeats; this module only
+//! loads those, runs the plan's `Apply`/`ApplyGroup` steps through the engine, and writes the
+//! `(device, seq) -> result` records beside the effects: a crash or a lost connection leaves
+//! nothing half-done, and a retry of the same batch answers `duplicate` for what did commit.
+
+use std::collections::HashMap;
 
 use diesel::prelude::*;
+use hazardloop_sync::protocol::{
+    self, AppliedItem, MutationRejection, ParsedItem, PushItem, PushPlan, PushResponse, PushResult,
+    RecordedResult, RejectionCode, Step,
+};
 use hazardloop_sync::{Mutation, Policy};
 use serde_json::{json, Value};
 
 use crate::change::Change;
-use crate::engine::{self, Applied, Caller, EngineSettings, Rejection};
+use crate::engine::{self, Applied, Caller, EngineSettings, Lookups};
 use crate::schema::{device_mutations, devices};
 use crate::{conflicts, DbConn, StorageError};
 
-/// Largest sequence number accepted (JSON-safe integer range).
-pub const MAX_SEQ: i64 = 9_007_199_254_740_991;
+pub use hazardloop_sync::protocol::MAX_SEQ;
 
-/// What a push did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PushOutcome {
-    /// One result per submitted mutation, in order.
-    pub results: Vec<Value>,
-    /// The device's last applied (or refused) sequence number after this push.
-    pub applied_through: i64,
-    /// The change sequence of this push: a pull whose `position` reaches it includes the
-    /// push's own writes.
-    pub write_cursor: String,
+/// Why a push was refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushRefusal {
+    /// The device is unknown to this user or was revoked.
+    DeviceRevoked,
 }
 
-fn applied_result(seq: i64, id: &str, a: &Applied) -> Value {
-    json!({
-        "seq": seq,
-        "id": id,
-        "status": if a.lost.is_empty() { "applied" } else { "merged" },
-        "entity_type": a.entity_type,
-        "entity_id": a.entity_id,
-        "version": a.version,
-        "lost": a.lost,
-    })
+/// Applies a push's parsed items for `caller.device_id` inside the caller's write
+/// transaction: locks the device, plans the batch, runs the plan.
+pub fn push(
+    conn: &mut DbConn,
+    caller: &Caller,
+    items: &[ParsedItem],
+    settings: EngineSettings,
+) -> Result<Result<PushResponse, PushRefusal>, StorageError> {
+    let device = caller
+        .device_id
+        .clone()
+        .ok_or_else(|| StorageError::Invalid("a push needs a device".into()))?;
+    let now = crate::now_ms();
+    let Some(last) = lock_device(conn, caller, &device, now)? else {
+        return Ok(Err(PushRefusal::DeviceRevoked));
+    };
+    let recorded = recorded_results(conn, &device, &protocol::recorded_seqs_needed(last, items))?;
+    let plan = protocol::plan(last, &recorded, items);
+    let policy: Policy = engine::policy(conn, &caller.org_id)?;
+    let mut change = Change::begin(conn, &caller.org_id, now)?;
+    let run = Run {
+        caller,
+        policy: &policy,
+        settings,
+        now,
+    };
+    let results = run.execute(conn, &mut change, items, &plan)?;
+    let records: Vec<(i64, String, String)> = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::Apply { .. } | Step::ApplyGroup { .. }))
+        .flat_map(|s| s.indexes())
+        .filter_map(|i| {
+            let item = items[i].as_ref().ok()?;
+            Some((
+                item.seq,
+                item.mutation.id.to_string(),
+                results[i].to_json().to_string(),
+            ))
+        })
+        .collect();
+    record_all(conn, &device, &records, now)?;
+    diesel::update(devices::table.find(&device))
+        .set(devices::last_seq.eq(plan.applied_through))
+        .execute(conn)?;
+    let seq = change.finish(conn)?;
+    Ok(Ok(PushResponse {
+        results,
+        applied_through: plan.applied_through,
+        write_cursor: seq.to_string(),
+    }))
 }
 
-fn rejected_result(seq: i64, id: &str, r: &Rejection) -> Value {
-    json!({
-        "seq": seq,
-        "id": id,
-        "status": "rejected",
-        "code": r.code,
-        "message": r.message,
-        "details": r.details,
-        "current": r.current,
-    })
+/// Marks the device seen and locks its row (two pushes from one device run one after the
+/// other); its last seq, or `None` when it is not the caller's or was revoked.
+fn lock_device(
+    conn: &mut DbConn,
+    caller: &Caller,
+    device: &str,
+    now: i64,
+) -> Result<Option<i64>, StorageError> {
+    let n = diesel::update(
+        devices::table
+            .filter(devices::id.eq(device))
+            .filter(devices::org_id.eq(&caller.org_id))
+            .filter(devices::user_id.eq(&caller.user_id))
+            .filter(devices::revoked_at.is_null()),
+    )
+    .set(devices::last_seen_at.eq(now))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        devices::table
+            .find(device)
+            .select(devices::last_seq)
+            .first(conn)?,
+    ))
+}
+
+/// The results recorded for `seqs` of the device (a seq never recorded is absent).
+fn recorded_results(
+    conn: &mut DbConn,
+    device: &str,
+    seqs: &[i64],
+) -> Result<HashMap<i64, RecordedResult>, StorageError> {
+    let mut out = HashMap::new();
+    for &seq in seqs {
+        let row: Option<(String, String)> = device_mutations::table
+            .find((device, seq))
+            .select((device_mutations::mutation_id, device_mutations::result))
+            .first(conn)
+            .optional()?;
+        if let Some((mutation_id, result)) = row {
+            out.insert(
+                seq,
+                RecordedResult {
+                    mutation_id,
+                    result,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// What a plan runs with.
+struct Run<'a> {
+    caller: &'a Caller,
+    policy: &'a Policy,
+    settings: EngineSettings,
+    now: i64,
+}
+
+impl Run<'_> {
+    /// Runs the plan's steps in order; one result per item.
+    fn execute(
+        &self,
+        conn: &mut DbConn,
+        change: &mut Change,
+        items: &[ParsedItem],
+        plan: &PushPlan,
+    ) -> Result<Vec<PushResult>, StorageError> {
+        let mut lookups = Lookups::default();
+        let mut results: Vec<PushResult> = Vec::with_capacity(items.len());
+        for step in &plan.steps {
+            match step {
+                Step::Answer { result, .. } => results.push(result.clone()),
+                Step::RepeatOf { earlier, .. } => results.push(PushResult::Duplicate {
+                    original: results[*earlier].to_json(),
+                }),
+                Step::Apply { index } => {
+                    let item = planned(items, *index)?;
+                    let m = &item.mutation;
+                    let outcome = engine::apply_with(
+                        conn,
+                        change,
+                        &mut lookups,
+                        self.policy,
+                        self.caller,
+                        m,
+                        self.settings,
+                    )?;
+                    results.push(match outcome {
+                        Ok(a) => applied(item, &a),
+                        Err(r) => {
+                            log_rejected_command(conn, self.caller, m, &r, self.now)?;
+                            PushResult::Rejected {
+                                seq: item.seq,
+                                id: m.id,
+                                rejection: r,
+                            }
+                        }
+                    });
+                }
+                Step::ApplyGroup { indexes } => {
+                    let members: Vec<&PushItem> = indexes
+                        .clone()
+                        .map(|i| planned(items, i))
+                        .collect::<Result<_, _>>()?;
+                    let group: Vec<Mutation> = members.iter().map(|i| i.mutation.clone()).collect();
+                    let outcome = engine::apply_group_with(
+                        conn,
+                        change,
+                        &mut lookups,
+                        self.policy,
+                        self.caller,
+                        &group,
+                        self.settings,
+                    )?;
+                    match outcome {
+                        Ok(done) => results
+                            .extend(members.iter().zip(done.iter()).map(|(i, a)| applied(i, a))),
+                        Err((failed, r)) => {
+                            let failed_seq = members[failed].seq;
+                            for (k, item) in members.iter().enumerate() {
+                                results.push(if k == failed {
+                                    PushResult::Rejected {
+                                        seq: item.seq,
+                                        id: item.mutation.id,
+                                        rejection: r.clone(),
+                                    }
+                                } else {
+                                    PushResult::GroupFailed {
+                                        seq: item.seq,
+                                        id: item.mutation.id,
+                                        group: item.mutation.group,
+                                        failed_seq,
+                                    }
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// The item a plan step names (the plan only applies readable items).
+fn planned(items: &[ParsedItem], index: usize) -> Result<&PushItem, StorageError> {
+    items
+        .get(index)
+        .and_then(|i| i.as_ref().ok())
+        .ok_or_else(|| {
+            StorageError::Invalid(format!(
+                "the push plan applies item {index}, which is not a mutation"
+            ))
+        })
+}
+
+fn applied(item: &PushItem, a: &Applied) -> PushResult {
+    PushResult::applied(
+        item.seq,
+        item.mutation.id,
+        AppliedItem {
+            entity_type: a.entity_type.clone(),
+            entity_id: a.entity_id.clone(),
+            version: a.version,
+            lost: a.lost.clone(),
+        },
+    )
 }
 
 /// Writes the `(device, seq) -> result` records of a push: one statement per 500 on
@@ -91,215 +295,19 @@ fn record_all(
     Ok(())
 }
 
-/// A pushed item: its seq and mutation, or the answer to a malformed one (which is skipped
-/// without advancing the device's sequence).
-pub type Parsed = Result<(i64, Mutation), Value>;
-
-/// Parses a push's items. Done before the write transaction: it needs no database.
-pub fn parse(items: &[Value]) -> Vec<Parsed> {
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, v)| parse_item(i, v))
-        .collect()
-}
-
-fn parse_item(index: usize, raw: &Value) -> Parsed {
-    let seq = raw.get("seq");
-    let bad = |code: &str, message: String| json!({"index": index, "seq": seq, "id": raw.get("id"), "status": "invalid", "code": code, "message": message});
-    let seq = match seq.and_then(Value::as_i64) {
-        Some(s) if (1..=MAX_SEQ).contains(&s) => s,
-        Some(s) => {
-            return Err(bad(
-                "invalid_seq",
-                format!("seq must be between 1 and {MAX_SEQ}, not {s}"),
-            ))
-        }
-        None => return Err(bad("invalid_seq", "seq must be a positive integer".into())),
-    };
-    let m = <Mutation as serde::Deserialize>::deserialize(raw)
-        .map_err(|e| bad("malformed_mutation", format!("not a mutation: {e}")))?;
-    Ok((seq, m))
-}
-
-/// Why a push was refused as a whole.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushRefusal {
-    /// The device is unknown to this user or was revoked.
-    DeviceRevoked,
-}
-
-/// Applies a push's [`parse`]d items for `caller.device_id` inside the caller's write
-/// transaction.
-pub fn push(
-    conn: &mut DbConn,
-    caller: &Caller,
-    parsed: &[Parsed],
-    settings: EngineSettings,
-) -> Result<Result<PushOutcome, PushRefusal>, StorageError> {
-    let device = caller
-        .device_id
-        .clone()
-        .ok_or_else(|| StorageError::Invalid("a push needs a device".into()))?;
-    let now = crate::now_ms();
-    // Locks the device row: two pushes from one device are applied one after the other.
-    let n = diesel::update(
-        devices::table
-            .filter(devices::id.eq(&device))
-            .filter(devices::org_id.eq(&caller.org_id))
-            .filter(devices::user_id.eq(&caller.user_id))
-            .filter(devices::revoked_at.is_null()),
-    )
-    .set(devices::last_seen_at.eq(now))
-    .execute(conn)?;
-    if n == 0 {
-        return Ok(Err(PushRefusal::DeviceRevoked));
-    }
-    let mut last: i64 = devices::table
-        .find(&device)
-        .select(devices::last_seq)
-        .first(conn)?;
-    let policy: Policy = engine::policy(conn, &caller.org_id)?;
-    let mut change = Change::begin(conn, &caller.org_id, now)?;
-    let mut results: Vec<Value> = Vec::with_capacity(parsed.len());
-    let mut records: Vec<(i64, String, String)> = Vec::with_capacity(parsed.len());
-    let mut i = 0;
-    let mut gap: Option<i64> = None;
-    while i < parsed.len() {
-        let (seq, m) = match &parsed[i] {
-            Err(answer) => {
-                results.push(answer.clone());
-                i += 1;
-                continue;
-            }
-            Ok((seq, m)) => (*seq, m),
-        };
-        if let Some(expected) = gap {
-            results.push(
-                json!({"seq": seq, "id": m.id, "status": "out_of_order", "expected_seq": expected}),
-            );
-            i += 1;
-            continue;
-        }
-        if seq <= last {
-            // Earlier in this same push (not written yet), or an earlier push.
-            let pending = records
-                .iter()
-                .find(|(s, _, _)| *s == seq)
-                .map(|(_, id, result)| (id.clone(), result.clone()));
-            let stored: Option<(String, String)> = match pending {
-                Some(p) => Some(p),
-                None => device_mutations::table
-                    .find((&device, seq))
-                    .select((device_mutations::mutation_id, device_mutations::result))
-                    .first(conn)
-                    .optional()?,
-            };
-            results.push(match stored {
-                Some((id, result)) if id == m.id.to_string() => {
-                    let mut r: Value = serde_json::from_str(&result).unwrap_or(json!({}));
-                    r["original_status"] = r.get("status").cloned().unwrap_or(Value::Null);
-                    r["status"] = json!("duplicate");
-                    r
-                }
-                _ => json!({
-                    "seq": seq, "id": m.id, "status": "seq_reused", "code": "seq_reused",
-                    "message": format!("seq {seq} was already used by another mutation; this one was NOT applied. Continue from seq {}", last + 1),
-                    "expected_seq": last + 1,
-                }),
-            });
-            i += 1;
-            continue;
-        }
-        if seq > last + 1 {
-            gap = Some(last + 1);
-            continue;
-        }
-        // seq == last + 1: apply, as a group when the mutation carries one.
-        let mut end = i + 1;
-        if let Some(g) = m.group {
-            while end < parsed.len() {
-                match &parsed[end] {
-                    Ok((s, next)) if next.group == Some(g) && *s == seq + (end - i) as i64 => {
-                        end += 1
-                    }
-                    _ => break,
-                }
-            }
-        }
-        let batch: Vec<(i64, &Mutation)> = parsed[i..end]
-            .iter()
-            .filter_map(|p| p.as_ref().ok().map(|(s, m)| (*s, m)))
-            .collect();
-        let outcomes: Vec<Value> = if batch.len() == 1 {
-            match engine::apply(conn, &mut change, &policy, caller, m, settings)? {
-                Ok(a) => vec![applied_result(seq, &m.id.to_string(), &a)],
-                Err(r) => {
-                    log_rejected_command(conn, caller, m, &r, now)?;
-                    vec![rejected_result(seq, &m.id.to_string(), &r)]
-                }
-            }
-        } else {
-            let group: Vec<Mutation> = batch.iter().map(|(_, m)| (*m).clone()).collect();
-            match engine::apply_group(conn, &mut change, &policy, caller, &group, settings)? {
-                Ok(applied) => batch
-                    .iter()
-                    .zip(applied.iter())
-                    .map(|((s, m), a)| applied_result(*s, &m.id.to_string(), a))
-                    .collect(),
-                Err((failed, r)) => batch
-                    .iter()
-                    .enumerate()
-                    .map(|(k, (s, m))| {
-                        if k == failed {
-                            rejected_result(*s, &m.id.to_string(), &r)
-                        } else {
-                            let other = Rejection::new(
-                                "group_failed",
-                                format!(
-                                    "not applied: mutation seq {} of the same group was rejected",
-                                    batch[failed].0
-                                ),
-                                json!({"group": m.group, "failed_seq": batch[failed].0}),
-                            );
-                            rejected_result(*s, &m.id.to_string(), &other)
-                        }
-                    })
-                    .collect(),
-            }
-        };
-        for ((s, m), result) in batch.iter().zip(outcomes.iter()) {
-            records.push((*s, m.id.to_string(), result.to_string()));
-            last = *s;
-        }
-        results.extend(outcomes);
-        i = end;
-    }
-    record_all(conn, &device, &records, now)?;
-    diesel::update(devices::table.find(&device))
-        .set(devices::last_seq.eq(last))
-        .execute(conn)?;
-    let seq = change.finish(conn)?;
-    Ok(Ok(PushOutcome {
-        results,
-        applied_through: last,
-        write_cursor: seq.to_string(),
-    }))
-}
-
 /// A workflow command that arrived after the hazard moved on (its state no longer allows it,
 /// or it names a version the hazard has left) is kept in the conflict log.
 fn log_rejected_command(
     conn: &mut DbConn,
     caller: &Caller,
     m: &Mutation,
-    r: &Rejection,
+    r: &MutationRejection,
     now: i64,
 ) -> Result<(), StorageError> {
-    let late = match r.code.as_str() {
-        "invalid_transition" => true,
+    let late = match r.code {
+        RejectionCode::InvalidTransition => true,
         // An edit's version is only refused when the hazard never had it: no conflict.
-        "version_mismatch" => m.name != "hazard.update",
+        RejectionCode::VersionMismatch => m.name != "hazard.update",
         _ => false,
     };
     if !late || !m.name.starts_with("hazard.") {

@@ -2,9 +2,10 @@
 //! who may do what, the hazard workflow state machine (section 3 of the design), the checklist
 //! template format and answer validation, the rules of dual prevention (risk grading, check
 //! cycles, task timing, levels raised by open hazards: section 8), hybrid logical clocks and the
-//! per-field merge policy of offline sync, the mutation envelope and its argument parsing, and
-//! the tamper-evident audit hash chain. It does no I/O: no HTTP, no SQL, no files, no clock reads
-//! (times come in as unix milliseconds), no randomness. `storage` loads state, asks this crate
+//! per-field merge policy of offline sync, the mutation envelope and its argument parsing, the
+//! sync protocol ([`protocol`]: the push and pull wire format, the push plan, the rejection
+//! codes), and the tamper-evident audit hash chain. It does no I/O: no HTTP, no SQL, no files,
+//! no clock reads (times come in as unix milliseconds), no randomness. `storage` loads state, asks this crate
 //! what to do and writes the outcome; `api` authenticates and parses requests. Neither is known
 //! here.
 
@@ -33,6 +34,7 @@ pub mod money;
 pub mod mutation;
 pub mod period;
 pub mod photo;
+pub mod protocol;
 pub mod refusal;
 pub mod report;
 pub mod risk;
@@ -50,6 +52,7 @@ pub use hlc::{clamp_device_time, Hlc};
 pub use merge::FieldMerge;
 pub use money::Money;
 pub use mutation::{decide_mutation, parse_command, Mutation};
+pub use protocol::{MutationRejection, RejectionCode};
 pub use refusal::Refusal;
 pub use role::Role;
 pub use workflow::{

@@ -48,7 +48,12 @@ pub async fn push(app: &TestApp, token: &str, device: &str, mutations: Value) ->
     let status = res.status();
     let text = res.text().await.unwrap();
     assert_eq!(status, 200, "push: {text}");
-    serde_json::from_str(&text).unwrap()
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    // The typed wire format reads every answer and writes it back the same.
+    let typed: hazardloop_sync::protocol::PushResponse =
+        serde_json::from_value(answer.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&typed).unwrap(), answer);
+    answer
 }
 
 /// Pulls every page from `cursor`; returns the items and the final cursor.
@@ -61,6 +66,9 @@ pub async fn pull_all(app: &TestApp, token: &str, cursor: Option<String>) -> (Ve
             None => "/v1/sync/pull?limit=7".to_string(),
         };
         let page = app.get_json(&path, token).await;
+        let typed: hazardloop_sync::protocol::PullPage =
+            serde_json::from_value(page.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), page);
         items.extend(page["items"].as_array().unwrap().iter().cloned());
         cursor = Some(page["next_cursor"].as_str().unwrap().to_string());
         if page["has_more"] == false {

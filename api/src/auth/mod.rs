@@ -1,11 +1,13 @@
 //! Authentication: password hashing, access tokens, refresh tokens and the signed-in-user
 //! extractor.
 
+pub mod acting;
 pub mod jwt;
 pub mod password;
 pub mod session;
 pub mod sign_in;
 
+pub use acting::Acting;
 pub use jwt::{Claims, JwtKeys};
 pub use session::{AuthedUser, RequireAdmin};
 

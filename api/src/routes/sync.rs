@@ -2,18 +2,18 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use hazardloop_storage::engine::Caller;
 use hazardloop_storage::pull::{self, PullRefusal};
 use hazardloop_storage::push::PushRefusal;
 use hazardloop_storage::{devices, push};
+use hazardloop_sync::protocol::PushRequest;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
-use crate::auth::AuthedUser;
+use crate::auth::{Acting, AuthedUser};
 use crate::error::ApiError;
 use crate::mutate::json_body;
-use crate::routes::devices::{check_pulling_device, usable_device};
+use crate::routes::devices::{check_pulling_device, device_revoked, usable_device};
 
 /// The newest sync schema this server speaks.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -47,7 +47,9 @@ pub fn check_schema(req: &HttpRequest, body: Option<&Value>) -> Result<(), ApiEr
     Ok(())
 }
 
-/// `POST /v1/sync/push`.
+/// `POST /v1/sync/push`: the body is read into a [`PushRequest`] (`hazardloop_sync`), the
+/// device checked, and the batch planned and run by `storage::push::push` in one write
+/// transaction; the answer is its [`PushResponse`](hazardloop_sync::protocol::PushResponse).
 pub async fn push(
     state: web::Data<AppState>,
     auth: AuthedUser,
@@ -56,50 +58,32 @@ pub async fn push(
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&body)?;
     check_schema(&req, Some(&body))?;
-    let Some(device_id) = body.get("device_id").and_then(Value::as_str) else {
-        return Err(ApiError::invalid_fields(
-            &["device_id"],
-            "device_id is required",
-        ));
-    };
-    let Some(items) = body.get("mutations").and_then(Value::as_array) else {
-        return Err(ApiError::invalid_fields(
-            &["mutations"],
-            "mutations must be an array",
-        ));
-    };
+    let request = PushRequest::from_json(&body)
+        .map_err(|e| ApiError::invalid_fields(&[e.field()], e.message()))?;
+    drop(body);
     let max = state.config.max_push_mutations;
-    if items.len() > max {
+    if request.items.len() > max {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
             format!(
                 "a push may carry at most {max} mutations; this one has {}. Split the queue",
-                items.len()
+                request.items.len()
             ),
         )
         .with("max_batch", json!(max)));
     }
-    let device = usable_device(&state, &auth, device_id).await?;
-    let caller = Caller {
-        user_id: auth.user_id.clone(),
-        org_id: auth.org_id.clone(),
-        is_admin: auth.is_admin,
-        device_id: Some(device.id.clone()),
-    };
-    let settings = state.config.engine_settings();
-    let parsed = push::parse(items);
+    let device = usable_device(&state, &auth, &request.device_id).await?;
+    let Acting { caller, settings } = auth.acting_on(&state, Some(&device.id));
+    let items = request.items;
     match state
         .db
-        .write(move |c| push::push(c, &caller, &parsed, settings))
+        .write(move |c| push::push(c, &caller, &items, settings))
         .await
     {
-        Ok(Ok(outcome)) => Ok(HttpResponse::Ok().json(outcome)),
-        Ok(Err(PushRefusal::DeviceRevoked)) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "device_revoked",
-            "this device was revoked",
-        )),
+        Ok(Ok(response)) => Ok(HttpResponse::Ok().json(response)),
+        // Revoked between the check above and the transaction's lock of the device row.
+        Ok(Err(PushRefusal::DeviceRevoked)) => Err(device_revoked()),
         Err(e) => {
             // Nothing of this batch was applied; tell the phone where to continue.
             // Transient (database gone, a race on a unique key): the retry will tell.

@@ -1,5 +1,8 @@
 //! Inspection mutations: start a draft, answer items (last writer wins by clock, the loser kept
 //! in history), submit (raising hazards once), delete a draft.
+//!
+//! Longer than the engine's other files (about 450 lines) because the four mutations share
+//! one load-and-lock path and one event shape; each is read top to bottom on its own.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +14,8 @@ use serde_json::{json, Value};
 
 use super::hazard::{insert_reported, new_hazard, NewHazard};
 use super::{
-    gps_arg, id_arg, opt_id_arg, site_arg, text_arg, time_arg, Applied, Ctx, Failure, Rejection,
+    gps_arg, id_arg, opt_id_arg, site_arg, text_arg, time_arg, Applied, Ctx, Failure,
+    MutationRejection, RejectionCode,
 };
 use crate::change::EventInput;
 use crate::inspections::{self, Answer, Inspection};
@@ -87,26 +91,26 @@ fn load_writable(
     let visibility = ctx.visibility(conn)?;
     let site = match inspections::find_with_site(conn, &ctx.caller.org_id, &id)? {
         Some((_, site)) if visibility.sees(&site) => site,
-        _ => return Err(Rejection::not_found("inspection", &id).into()),
+        _ => return Err(MutationRejection::not_found("inspection", &id).into()),
     };
-    ctx.change.remember_site(&site);
+    ctx.remember_site(&site);
     // Locked until commit (only for a reader): answers and submit of one inspection are
     // applied one at a time.
     let Some(row) = inspections::find_for_update(conn, &ctx.caller.org_id, &id)? else {
-        return Err(Rejection::not_found("inspection", &id).into());
+        return Err(MutationRejection::not_found("inspection", &id).into());
     };
     let role = ctx.role_at(conn, &site)?;
     let own = row.inspector_id == ctx.caller.user_id && role.is_some();
     if !(own || role.is_some_and(|r| r.at_least(Role::Supervisor))) {
-        return Err(Rejection::forbidden(
+        return Err(MutationRejection::forbidden(
             "only the inspector or a supervisor of the site may change an inspection",
         )
         .with_current(current(conn, &row))
         .into());
     }
     if row.deleted {
-        return Err(Rejection::new(
-            "invalid_transition",
+        return Err(MutationRejection::new(
+            RejectionCode::InvalidTransition,
             "the inspection was deleted",
             json!({"state": "deleted", "state_allows": [], "caller_may_run": [], "allowed": []}),
         )
@@ -123,7 +127,10 @@ pub(super) fn start(
 ) -> Result<Applied, Failure> {
     let site = site_arg(conn, ctx, args)?;
     if !report_allowed(ctx.role_at(conn, &site)?) {
-        return Err(Rejection::forbidden("starting an inspection needs a role at the site").into());
+        return Err(MutationRejection::forbidden(
+            "starting an inspection needs a role at the site",
+        )
+        .into());
     }
     let template = match (
         opt_id_arg(args, "template_id")?,
@@ -140,18 +147,18 @@ pub(super) fn start(
             .ok(),
             None => templates::latest(conn, &ctx.caller.org_id, &key)?,
         },
-        (None, None) => return Err(Rejection::missing(&["template_id"]).into()),
+        (None, None) => return Err(MutationRejection::missing(&["template_id"]).into()),
     };
     let Some(template) = template else {
-        return Err(Rejection::invalid("template_id", "no such template version").into());
+        return Err(MutationRejection::invalid("template_id", "no such template version").into());
     };
     let id = opt_id_arg(args, "id")?.unwrap_or_else(new_id);
     if inspections::id_taken(conn, &id)? {
         // Its inspection comes back only to whoever may read it; anyone else (another site,
         // another organisation) learns no more than that the id is taken.
         let visibility = ctx.visibility(conn)?;
-        let rejection = Rejection::new(
-            "already_exists",
+        let rejection = MutationRejection::new(
+            RejectionCode::AlreadyExists,
             format!("inspection {id} already exists"),
             json!({"id": id}),
         );
@@ -209,8 +216,8 @@ pub(super) fn answer(
     let (mut row, _) = load_writable(conn, ctx, args)?;
     if row.status != "draft" {
         let cur = current(conn, &row);
-        return Err(Rejection::new(
-            "invalid_transition",
+        return Err(MutationRejection::new(
+            RejectionCode::InvalidTransition,
             "a submitted inspection's answers cannot change",
             json!({"state": row.status, "state_allows": [], "caller_may_run": [], "allowed": []}),
         )
@@ -218,21 +225,21 @@ pub(super) fn answer(
         .into());
     }
     let Some(key) = text_arg(args, "item_key", 200)?.filter(|k| !k.is_empty()) else {
-        return Err(Rejection::missing(&["item_key"]).into());
+        return Err(MutationRejection::missing(&["item_key"]).into());
     };
     let value = args.get("value").cloned().unwrap_or(Value::Null);
     let template = templates::get(conn, &ctx.caller.org_id, &row.template_id)?.template()?;
     let Some(item) = template.item(&key) else {
-        return Err(Rejection::new(
-            "invalid",
+        return Err(MutationRejection::new(
+            RejectionCode::Invalid,
             format!("the template has no item {key:?}"),
             json!({"field": "item_key", "item": key}),
         )
         .into());
     };
     if let Err(msg) = validate_answer(item, &value) {
-        return Err(Rejection::new(
-            "invalid",
+        return Err(MutationRejection::new(
+            RejectionCode::Invalid,
             format!("item {key:?} ({:?}): {msg}", item.kind),
             json!({"field": "value", "item": key}),
         )
@@ -351,7 +358,7 @@ pub(super) fn submit(
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(String::as_str).collect();
         let cur = current(conn, &row);
-        return Err(Rejection::missing(&names).with_current(cur).into());
+        return Err(MutationRejection::missing(&names).with_current(cur).into());
     }
     let finished = time_arg(args, "finished_at")?
         .unwrap_or(ctx.device_time)
@@ -424,8 +431,8 @@ pub(super) fn delete(
     let (mut row, _) = load_writable(conn, ctx, args)?;
     if row.status != "draft" {
         let cur = current(conn, &row);
-        return Err(Rejection::new(
-            "invalid_transition",
+        return Err(MutationRejection::new(
+            RejectionCode::InvalidTransition,
             "a submitted inspection is never deleted",
             json!({"state": row.status, "state_allows": [], "caller_may_run": [], "allowed": []}),
         )

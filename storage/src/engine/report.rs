@@ -8,7 +8,9 @@
 use hazardloop_sync::period::Period;
 use serde_json::{json, Value};
 
-use super::{opt_id_arg, site_arg, text_arg, Applied, Ctx, Failure, Rejection};
+use super::{
+    opt_id_arg, site_arg, text_arg, Applied, Ctx, Failure, MutationRejection, RejectionCode,
+};
 use crate::change::EventInput;
 use crate::reports::{self, Scope};
 use crate::signoffs::{self, Signoff};
@@ -17,7 +19,7 @@ use crate::{orgs, DbConn};
 fn period_arg(args: &Value) -> Result<Period, Failure> {
     let text = |k: &str| args.get(k).and_then(Value::as_str);
     Period::parse(text("period"), text("from"), text("to"))
-        .map_err(|m| Rejection::invalid("period", m).into())
+        .map_err(|m| MutationRejection::invalid("period", m).into())
 }
 
 /// The scope named by `site_id` (visible to the caller) or the whole organisation (the
@@ -73,14 +75,15 @@ pub(super) fn sign(conn: &mut DbConn, ctx: &mut Ctx<'_>, args: &Value) -> Result
     let period = period_arg(args)?;
     let scope = scope_arg(conn, ctx, args)?;
     if !is_principal(conn, ctx)? {
-        return Err(
-            Rejection::forbidden("only the organisation's principal signs its reports").into(),
-        );
+        return Err(MutationRejection::forbidden(
+            "only the organisation's principal signs its reports",
+        )
+        .into());
     }
     let label = period.label();
     if let Some(existing) = signoffs::find(conn, &ctx.caller.org_id, &scope.key(), &label)? {
-        return Err(Rejection::new(
-            "already_exists",
+        return Err(MutationRejection::new(
+            RejectionCode::AlreadyExists,
             format!("the report of {label} is signed already"),
             json!({"id": existing.id}),
         )
@@ -89,8 +92,8 @@ pub(super) fn sign(conn: &mut DbConn, ctx: &mut Ctx<'_>, args: &Value) -> Result
     }
     let report = reports::period_report(conn, &ctx.caller.org_id, &scope, &period, ctx.now)?;
     if !report.complete {
-        return Err(Rejection::new(
-            "invalid_transition",
+        return Err(MutationRejection::new(
+            RejectionCode::InvalidTransition,
             format!("{label} has not ended; its report can be signed once it has"),
             json!({"period": label, "ends": report.period.end}),
         )
@@ -134,23 +137,23 @@ pub(super) fn submit(
     let scope = scope_arg(conn, ctx, args)?;
     let reference = text_arg(args, "reference", 500)?.filter(|r| !r.is_empty());
     if !(ctx.caller.is_admin || is_principal(conn, ctx)?) {
-        return Err(Rejection::forbidden(
+        return Err(MutationRejection::forbidden(
             "only the principal or an admin records a report's submission",
         )
         .into());
     }
     let label = period.label();
     let Some(mut s) = signoffs::find(conn, &ctx.caller.org_id, &scope.key(), &label)? else {
-        return Err(Rejection::new(
-            "invalid_transition",
+        return Err(MutationRejection::new(
+            RejectionCode::InvalidTransition,
             format!("the report of {label} is not signed yet"),
             json!({"period": label}),
         )
         .into());
     };
     if s.submitted_at.is_some() {
-        return Err(Rejection::new(
-            "invalid_transition",
+        return Err(MutationRejection::new(
+            RejectionCode::InvalidTransition,
             format!("the report of {label} was submitted already"),
             json!({"period": label}),
         )

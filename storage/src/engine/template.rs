@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use hazardloop_sync::Template;
 use serde_json::{json, Value};
 
-use super::{Applied, Ctx, Failure, Rejection};
+use super::{Applied, Ctx, Failure, MutationRejection, RejectionCode};
 use crate::change::EventInput;
 use crate::schema::templates as t;
 use crate::templates::{self, TemplateRow};
@@ -41,16 +41,18 @@ pub(super) fn import(
     args: &Value,
 ) -> Result<Applied, Failure> {
     if !ctx.caller.is_admin {
-        return Err(Rejection::forbidden("only an organisation admin publishes templates").into());
+        return Err(
+            MutationRejection::forbidden("only an organisation admin publishes templates").into(),
+        );
     }
     let Some(raw) = args.get("template").filter(|v| !v.is_null()) else {
-        return Err(Rejection::missing(&["template"]).into());
+        return Err(MutationRejection::missing(&["template"]).into());
     };
     let template: Template = serde_json::from_value(raw.clone())
-        .map_err(|e| Rejection::invalid("template", e.to_string()))?;
+        .map_err(|e| MutationRejection::invalid("template", e.to_string()))?;
     if let Err(problems) = template.validate() {
-        return Err(Rejection::new(
-            "invalid",
+        return Err(MutationRejection::new(
+            RejectionCode::Invalid,
             format!("the template is not valid: {}", problems.join("; ")),
             json!({"field": "template", "problems": problems}),
         )
@@ -58,7 +60,7 @@ pub(super) fn import(
     }
     let unknown = template.unknown_grades(&ctx.policy.grade_scale);
     if !unknown.is_empty() {
-        return Err(Rejection::invalid(
+        return Err(MutationRejection::invalid(
             "template",
             format!(
                 "grades not used by this organisation: {}",
@@ -81,7 +83,7 @@ pub(super) fn import(
         version: latest.map(|l| l.version + 1).unwrap_or(1),
         title: template.title.clone(),
         content: serde_json::to_string(&template)
-            .map_err(|e| Rejection::invalid("template", e.to_string()))?,
+            .map_err(|e| MutationRejection::invalid("template", e.to_string()))?,
         content_hash: hash,
         created_by: Some(ctx.caller.user_id.clone()),
         created_at: ctx.now,
