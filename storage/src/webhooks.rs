@@ -21,7 +21,8 @@ use std::sync::OnceLock;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-use crate::change::{Change, EventInput};
+use crate::audit::EventInput;
+use crate::change::Change;
 use crate::schema::{sites, webhook_deliveries as wd, webhooks as wh};
 use crate::{new_id, DbConn, StorageError};
 
