@@ -1,6 +1,13 @@
 //! The period report as a printable, self-contained HTML page.
 
-use super::*;
+use hazardloop_storage::reports::PeriodReport;
+use jiff::tz::TimeZone;
+
+use super::{
+    major_rows, site_rows, summary, DATE, HEADING, ITEM, MAJOR_HEADERS, MAJOR_SHEET, SIGNATURE,
+    SITES_SHEET, SITE_HEADERS, SUMMARY_SHEET, VALUE,
+};
+use crate::export::{Cell, Lang};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(s: &str) -> String {

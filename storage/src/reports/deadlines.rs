@@ -1,6 +1,11 @@
 //! Report deadlines: which periods are due for sign-off, and the event announcing one.
 
-use super::*;
+use diesel::prelude::*;
+use hazardloop_sync::period::{time_zone, Period};
+use hazardloop_sync::timestamp::format_rfc3339_ms;
+use serde::Serialize;
+
+use crate::{orgs, DbConn, StorageError};
 
 /// One statutory deadline of an organisation.
 #[derive(Debug, Clone, Serialize)]

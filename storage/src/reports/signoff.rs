@@ -1,6 +1,11 @@
 //! A signed report against the same report computed now.
 
-use super::*;
+use hazardloop_sync::period::Period;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{period_report, Scope};
+use crate::{DbConn, StorageError};
 
 /// A signed report against the same report computed now.
 #[derive(Debug, Clone, Serialize)]

@@ -5,15 +5,14 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream;
 use hazardloop_storage::hazards::{self, Hazard, HazardFilter};
-use hazardloop_storage::inspections::{self, InspectionFilter};
-use hazardloop_storage::{access, now_ms, orgs, sites, stats, Db, DbConn, StorageError};
-use rust_xlsxwriter::Workbook;
+use hazardloop_storage::inspections::InspectionFilter;
+use hazardloop_storage::{access, now_ms, sites, stats, StorageError};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
-use crate::export::{self, Cell, Lang, SheetWriter};
+use crate::export::{self, Lang};
 use crate::routes::hazards::{scoped_filter, HazardQuery};
 use crate::routes::rfc3339;
 

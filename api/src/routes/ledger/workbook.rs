@@ -1,6 +1,13 @@
 //! The ledgers as XLSX workbooks: their columns, and one paging writer both ledgers share.
 
-use super::*;
+use hazardloop_storage::hazards::{self, Hazard, HazardFilter};
+use hazardloop_storage::inspections::{self, InspectionFilter};
+use hazardloop_storage::{orgs, Db, DbConn, StorageError};
+use rust_xlsxwriter::Workbook;
+
+use super::PAGE;
+use crate::error::ApiError;
+use crate::export::{self, Cell, Lang, SheetWriter};
 
 type Text = (&'static str, &'static str);
 

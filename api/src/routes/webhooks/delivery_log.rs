@@ -1,6 +1,15 @@
 //! A webhook's delivery log: listing, one delivery, and manual redelivery.
 
-use super::*;
+use actix_web::{web, HttpResponse};
+use hazardloop_storage::{now_ms, webhooks, StorageError};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{authorise, delivery_json};
+use crate::app::AppState;
+use crate::auth::AuthedUser;
+use crate::error::ApiError;
+use crate::routes::parse_id;
 
 /// `GET /v1/webhooks/{id}/deliveries` query.
 #[derive(Deserialize)]

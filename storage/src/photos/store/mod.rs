@@ -6,16 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{BoxStream, Stream, StreamExt};
+use futures_util::stream::{Stream, StreamExt};
 use hazardloop_media::{Rejection, HEADER_WINDOW};
-use hazardloop_sync::photo::PhotoStatus;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
 
 use super::intake::{Digest, Intake};
 use super::renderers::Renderers;
 use super::{add_uploader, find, record_arrival, Photo, Received, RENDITIONS_JOB};
-use crate::blob::{original_key, rendition_key, BlobError, BlobStore, Spool};
+use crate::blob::{original_key, BlobError, BlobStore, Spool};
 use crate::{jobs, now_ms, uploads, Db, StorageError};
 
 mod renditions;

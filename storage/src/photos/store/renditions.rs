@@ -1,7 +1,14 @@
 //! Reading photos: the readability check, originals, and renditions (the thumbnail made on
 //! arrival, the display image on its first request).
 
-use super::*;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use hazardloop_sync::photo::PhotoStatus;
+
+use super::{PhotoError, PhotoStore, RenditionKind};
+use crate::blob::{original_key, rendition_key, BlobError};
+use crate::photos::{find, Photo};
+use crate::StorageError;
 
 impl PhotoStore {
     /// The photo if the user may read it; `NotFound` otherwise.

@@ -1,6 +1,8 @@
 //! Cleaning up: stale spool files of this node, and photos no entity linked in time.
 
-use super::*;
+use super::{PhotoError, PhotoStore, RenditionKind};
+use crate::blob::{original_key, rendition_key};
+use crate::now_ms;
 
 impl PhotoStore {
     /// Deletes this node's spool files that no upload can still be writing (untouched for

@@ -24,7 +24,7 @@ mod staging;
 
 use super::store::{next_chunk, Arrival, PhotoError, PhotoStore, Uploader};
 use super::Photo;
-use crate::blob::{upload_data_key, BlobError, Spool};
+use crate::blob::{BlobError, Spool};
 use crate::uploads::{self, Lease, Progress, Refused, Upload};
 use crate::{new_id, now_ms};
 use staging::Sink;

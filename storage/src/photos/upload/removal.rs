@@ -1,6 +1,11 @@
 //! Ending uploads: tus termination, the expiry sweep, and removing an upload's staged bytes.
 
-use super::*;
+use object_store::path::Path;
+
+use crate::blob::upload_data_key;
+use crate::now_ms;
+use crate::photos::store::{PhotoError, PhotoStore, Uploader};
+use crate::uploads::{self, Upload};
 
 impl PhotoStore {
     /// tus termination: deletes the upload and its staged bytes. 423 while a PATCH holds it.
