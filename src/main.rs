@@ -369,7 +369,7 @@ fn main() -> Result<()> {
 
 fn audit_verify(config: &Config, checkpoints: Option<&std::path::Path>) -> Result<()> {
     use hazardloop_api::audit_checkpoint as checkpoint;
-    use hazardloop_storage::change::verify_chain;
+    use hazardloop_storage::audit::verify_chain;
     // Read the checkpoints and the key first: a bad file or a missing key fails before the walk.
     let checkpoints = match checkpoints {
         Some(path) => {

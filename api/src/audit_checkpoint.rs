@@ -14,7 +14,7 @@
 //! checkpoint's protection does not rest on the signature alone: its copy kept elsewhere is the
 //! anchor, and the signature shows it came from this server.
 
-use hazardloop_storage::change::{hash_at, verify_chain_to_head, ChainReport};
+use hazardloop_storage::audit::{hash_at, verify_chain_to_head, ChainReport};
 use hazardloop_storage::{orgs, Db};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};

@@ -437,7 +437,7 @@ async fn raw_insert_floor(
                 let events: Vec<_> = rows_now
                     .iter()
                     .enumerate()
-                    .map(|(k, r)| hazardloop_storage::change::AuditRow {
+                    .map(|(k, r)| hazardloop_storage::audit::AuditRow {
                         org_id: org.clone(),
                         seq: (chunk * batch + k + 1) as i64,
                         id: uuid::Uuid::now_v7().to_string(),

@@ -25,6 +25,21 @@ pub enum DbConn {
     Sqlite(SqliteConnection),
 }
 
+/// Runs the same diesel code on whichever backend `conn` holds: `db_run!(conn, |c| ...)` binds
+/// `c` to the concrete connection and compiles the body once per backend. It is for statements
+/// the multi-connection cannot express generically (upserts, `ON CONFLICT DO NOTHING`,
+/// `RETURNING`) but that read the same on both; statements that really differ (row locks,
+/// batch sizes) match on [`DbConn`]'s variants by hand, side by side, so the difference shows.
+#[macro_export]
+macro_rules! db_run {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::DbConn::Pg($c) => $body,
+            $crate::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// Which database engine a URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -78,16 +78,10 @@ pub fn enqueue(conn: &mut DbConn, job: NewJob<'_>) -> Result<bool, StorageError>
         created_at: now,
         updated_at: now,
     };
-    let inserted = match conn {
-        DbConn::Pg(c) => diesel::insert_into(jobs::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(jobs::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let inserted = crate::db_run!(conn, |c| diesel::insert_into(jobs::table)
+        .values(&row)
+        .on_conflict_do_nothing()
+        .execute(c)?);
     Ok(inserted == 1)
 }
 

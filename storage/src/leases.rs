@@ -21,16 +21,10 @@ pub fn try_acquire(
         leases::expires_at.eq(now + ttl_ms),
     );
     // The first claim of a name: insert, or do nothing when another node got there first.
-    let inserted = match conn {
-        DbConn::Pg(c) => diesel::insert_into(leases::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(leases::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let inserted = crate::db_run!(conn, |c| diesel::insert_into(leases::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c)?);
     if inserted == 1 {
         return Ok(true);
     }

@@ -12,6 +12,7 @@
 //! What an image *is* (format, limits, EXIF, renditions) is `hazardloop-media`'s business.
 
 pub mod access;
+pub mod audit;
 pub mod blob;
 pub mod change;
 pub mod clients;

@@ -59,20 +59,12 @@ pub fn record_failure(
         login_failures::window_started_at.eq(started),
         login_failures::locked_until.eq(locked),
     );
-    match conn {
-        DbConn::Pg(c) => diesel::insert_into(login_failures::table)
-            .values(values)
-            .on_conflict(login_failures::email)
-            .do_update()
-            .set(update)
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(login_failures::table)
-            .values(values)
-            .on_conflict(login_failures::email)
-            .do_update()
-            .set(update)
-            .execute(c)?,
-    };
+    crate::db_run!(conn, |c| diesel::insert_into(login_failures::table)
+        .values(values)
+        .on_conflict(login_failures::email)
+        .do_update()
+        .set(update)
+        .execute(c)?);
     Ok(locked)
 }
 

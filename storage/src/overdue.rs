@@ -4,7 +4,8 @@
 use diesel::prelude::*;
 use serde_json::json;
 
-use crate::change::{Change, EventInput};
+use crate::audit::EventInput;
+use crate::change::Change;
 use crate::schema::hazards;
 use crate::{DbConn, StorageError};
 

@@ -1,4 +1,7 @@
 //! Table definitions shared by both backends (the SQL lives in `migrations/<backend>/`).
+//!
+//! Over 400 lines by nature: one `diesel::table!` per table, in the form `diesel print-schema`
+//! writes, and the joins between them; a list to look things up in, not logic to read through.
 
 diesel::table! {
     organisations (id) {

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use hazardloop_sync::Template;
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::schema::templates;
 use crate::{DbConn, StorageError};
@@ -28,6 +29,19 @@ impl TemplateRow {
     pub fn template(&self) -> Result<Template, StorageError> {
         Template::parse(&self.content).map_err(|e| {
             StorageError::Invalid(format!("stored template {}: {}", self.id, e.join("; ")))
+        })
+    }
+
+    /// The public view of this version (the API's answer and the sync form).
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "key": self.key,
+            "version": self.version,
+            "title": self.title,
+            "content_hash": self.content_hash,
+            "created_at": hazardloop_sync::timestamp::format_rfc3339_ms(self.created_at),
+            "template": serde_json::from_str::<Value>(&self.content).unwrap_or(Value::Null),
         })
     }
 }

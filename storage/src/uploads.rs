@@ -256,16 +256,10 @@ pub fn delete_if_free(
     );
     let cutoff = expired_before.unwrap_or(i64::MAX);
     let target = free.filter(uploads::expires_at.lt(cutoff));
-    let deleted = match conn {
-        DbConn::Pg(c) => diesel::delete(target)
-            .returning(Upload::as_returning())
-            .get_result(c)
-            .optional()?,
-        DbConn::Sqlite(c) => diesel::delete(target)
-            .returning(Upload::as_returning())
-            .get_result(c)
-            .optional()?,
-    };
+    let deleted = crate::db_run!(conn, |c| diesel::delete(target)
+        .returning(Upload::as_returning())
+        .get_result(c)
+        .optional()?);
     Ok(deleted)
 }
 

@@ -2,7 +2,7 @@
 //! and statistics.
 
 use diesel::RunQueryDsl;
-use hazardloop_storage::change::{verify_chain, ChainReport};
+use hazardloop_storage::audit::{verify_chain, ChainReport};
 use serde_json::{json, Value};
 
 use crate::closed_loop::{assign, deadline, report};
@@ -290,7 +290,7 @@ async fn recorded_head(app: &TestApp, org: &str) -> (i64, String) {
     let db = app.db.clone();
     let org = org.to_string();
     let head = tokio::task::spawn_blocking(move || {
-        db.read_blocking(|c| hazardloop_storage::change::recorded_head(c, &org))
+        db.read_blocking(|c| hazardloop_storage::audit::recorded_head(c, &org))
     })
     .await
     .unwrap()
@@ -361,10 +361,10 @@ async fn rewrite_chain(app: &TestApp, org: &str, from: i64) {
     let org = org.to_string();
     tokio::task::spawn_blocking(move || {
         db.write_blocking(|c| {
-            let rows: Vec<hazardloop_storage::change::AuditRow> = ae::table
+            let rows: Vec<hazardloop_storage::audit::AuditRow> = ae::table
                 .filter(ae::org_id.eq(&org))
                 .order(ae::seq.asc())
-                .select(hazardloop_storage::change::AuditRow::as_select())
+                .select(hazardloop_storage::audit::AuditRow::as_select())
                 .load(c)?;
             let mut prev = hazardloop_sync::GENESIS_HASH.to_string();
             for row in rows {

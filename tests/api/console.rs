@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use hazardloop_storage::change::{verify_chain, ChainReport};
+use hazardloop_storage::audit::{verify_chain, ChainReport};
 use serde_json::{json, Value};
 
 use crate::closed_loop::{assign, deadline, report};

@@ -750,7 +750,7 @@ async fn signing_freezes_the_figures_and_a_later_edit_shows_what_changed(backend
     let db = app.db.clone();
     let o = org.clone();
     let chain = tokio::task::spawn_blocking(move || {
-        db.read_blocking(|conn| hazardloop_storage::change::verify_chain(conn, &o))
+        db.read_blocking(|conn| hazardloop_storage::audit::verify_chain(conn, &o))
     })
     .await
     .unwrap()

@@ -660,7 +660,7 @@ async fn a_webhook_that_keeps_failing_is_disabled_and_that_is_an_event(backend: 
     let id = bad.clone();
     let events = app
         .db
-        .read(move |conn| hazardloop_storage::change::events_of(conn, &org, &id))
+        .read(move |conn| hazardloop_storage::audit::events_of(conn, &org, &id))
         .await
         .unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
@@ -1029,7 +1029,7 @@ async fn subscriptions_are_validated_updated_and_deleted(backend: Backend) {
     let id = hook.clone();
     let events = app
         .db
-        .read(move |conn| hazardloop_storage::change::events_of(conn, &org, &id))
+        .read(move |conn| hazardloop_storage::audit::events_of(conn, &org, &id))
         .await
         .unwrap();
     assert_eq!(events.len(), 1);

@@ -2,7 +2,7 @@
 //! Deliveries of webhooks can be missed; this feed cannot.
 
 use actix_web::{web, HttpResponse};
-use hazardloop_storage::{access, change, sites};
+use hazardloop_storage::{access, audit, sites};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -25,7 +25,7 @@ pub struct EventQuery {
 
 /// The public form of one event: the `data` of a webhook payload (same members, same names),
 /// plus `device_id`.
-pub fn event_json(e: &change::AuditRow) -> Value {
+pub fn event_json(e: &audit::AuditRow) -> Value {
     json!({
         "id": e.id,
         "seq": e.seq,
@@ -53,7 +53,7 @@ pub fn page_for(
     types: Option<Vec<String>>,
     site: Option<String>,
     limit: i64,
-) -> Result<(Vec<change::AuditRow>, i64), hazardloop_storage::StorageError> {
+) -> Result<(Vec<audit::AuditRow>, i64), hazardloop_storage::StorageError> {
     let explicit_site = site.clone();
     let mut site_ids = access::visible_site_ids(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
     if let Some(s) = site {
@@ -65,12 +65,12 @@ pub fn page_for(
                 .collect(),
         );
     }
-    let filter = change::EventFilter {
+    let filter = audit::EventFilter {
         site_ids,
         types,
         org_level: explicit_site.is_none(),
     };
-    change::events_after(c, &auth.org_id, after, &filter, limit)
+    audit::events_after(c, &auth.org_id, after, &filter, limit)
 }
 
 /// `GET /v1/events?cursor=&types=&site=&limit=`: events after the cursor, oldest first. Event

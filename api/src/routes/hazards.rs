@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use hazardloop_storage::hazards::{self, HazardFilter};
-use hazardloop_storage::{access, change, engine, now_ms, sites, users};
+use hazardloop_storage::{access, audit, engine, now_ms, sites, users};
 use hazardloop_sync::{allowed_commands, commands_from, Actor};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -156,7 +156,7 @@ pub async fn get(
                 .filter(|(_, site)| visibility.sees(site))
                 .ok_or(hazardloop_storage::StorageError::NotFound)?;
             let role = users::role_at(c, &auth.user_id, auth.is_admin, &site)?;
-            let events = change::events_of(c, &auth.org_id, &row.id)?;
+            let events = audit::events_of(c, &auth.org_id, &row.id)?;
             let policy = engine::policy(c, &auth.org_id)?;
             let photos = hazardloop_storage::photos::of_entity(c, &auth.org_id, "hazard", &row.id)?;
             Ok((row, events, role, policy, photos))

@@ -9,10 +9,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use hazardloop_api::mutate::{mutation, run_one};
 use hazardloop_api::ApiError;
-use hazardloop_storage::change::AuditRow;
+use hazardloop_storage::audit::AuditRow;
 use hazardloop_storage::hazards::Hazard;
 use hazardloop_storage::photos::{EntityPhoto, Photo};
-use hazardloop_storage::{access, change, engine, hazards, now_ms, photos, users, StorageError};
+use hazardloop_storage::{access, audit, engine, hazards, now_ms, photos, users, StorageError};
 use hazardloop_sync::{allowed_commands, Actor, Command as WorkflowCommand};
 use maud::{html, Markup};
 use serde_json::{json, Map, Value};
@@ -49,7 +49,7 @@ async fn load(ctx: &Ctx, id: String) -> Result<Loaded, ConsoleError> {
                 .filter(|(_, site)| visibility.sees(site))
                 .ok_or(StorageError::NotFound)?;
             let role = users::role_at(c, &auth.user_id, auth.is_admin, &site)?;
-            let events = change::events_of(c, &auth.org_id, &hazard.id)?;
+            let events = audit::events_of(c, &auth.org_id, &hazard.id)?;
             let policy = engine::policy(c, &auth.org_id)?;
             let linked = photos::of_entity(c, &auth.org_id, "hazard", &hazard.id)?;
             let mut with_rows = Vec::new();

@@ -10,6 +10,7 @@
 //! node, read in [`SEND_CHUNK`] pieces.
 
 mod keys;
+mod multipart;
 mod spool;
 
 use std::path::PathBuf;
@@ -19,7 +20,6 @@ use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
-use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::io::AsyncReadExt;
@@ -361,64 +361,6 @@ impl BlobStore {
     /// Deletes a blob; a missing one is not an error.
     pub async fn delete(&self, key: &Path) -> Result<(), BlobError> {
         match self.store.delete(key).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    fn multipart(&self) -> Result<&AmazonS3, BlobError> {
-        self.s3
-            .as_deref()
-            .ok_or_else(|| BlobError::Config("multipart uploads need the S3 backend".into()))
-    }
-
-    /// Starts a multipart upload to `key` (S3); returns its id.
-    pub async fn create_multipart(&self, key: &Path) -> Result<String, BlobError> {
-        Ok(self.multipart()?.create_multipart(key).await?)
-    }
-
-    /// Uploads part `index` (from 0) of a multipart upload; returns its e-tag. The caller
-    /// holds room in the send budget for the payload ([`BlobStore::reserve`]).
-    pub async fn put_part(
-        &self,
-        key: &Path,
-        upload_id: &str,
-        index: usize,
-        payload: PutPayload,
-    ) -> Result<String, BlobError> {
-        let part = self
-            .multipart()?
-            .put_part(key, &upload_id.to_string(), index, payload)
-            .await?;
-        Ok(part.content_id)
-    }
-
-    /// Completes a multipart upload from its parts' e-tags, in order.
-    pub async fn complete_multipart(
-        &self,
-        key: &Path,
-        upload_id: &str,
-        etags: &[String],
-    ) -> Result<(), BlobError> {
-        let parts = etags
-            .iter()
-            .map(|e| PartId {
-                content_id: e.clone(),
-            })
-            .collect();
-        self.multipart()?
-            .complete_multipart(key, &upload_id.to_string(), parts)
-            .await?;
-        Ok(())
-    }
-
-    /// Abandons a multipart upload; its parts are discarded.
-    pub async fn abort_multipart(&self, key: &Path, upload_id: &str) -> Result<(), BlobError> {
-        match self
-            .multipart()?
-            .abort_multipart(key, &upload_id.to_string())
-            .await
-        {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }

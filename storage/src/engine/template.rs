@@ -11,17 +11,9 @@ use crate::schema::templates as t;
 use crate::templates::{self, TemplateRow};
 use crate::{new_id, DbConn};
 
-/// The public view of a template version.
+/// The public view of a template version ([`TemplateRow::view`]).
 pub fn template_view(row: &TemplateRow) -> Value {
-    json!({
-        "id": row.id,
-        "key": row.key,
-        "version": row.version,
-        "title": row.title,
-        "content_hash": row.content_hash,
-        "created_at": hazardloop_sync::timestamp::format_rfc3339_ms(row.created_at),
-        "template": serde_json::from_str::<Value>(&row.content).unwrap_or(Value::Null),
-    })
+    row.view()
 }
 
 fn applied(row: &TemplateRow, created: bool) -> Applied {

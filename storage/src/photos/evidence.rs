@@ -13,7 +13,8 @@ use hazardloop_sync::evidence::{capture_age, outside_radius, Claim, Flag, Point}
 use serde_json::{json, Value};
 
 use super::{links::PhotoLink, Photo};
-use crate::change::{Change, EventInput};
+use crate::audit::EventInput;
+use crate::change::Change;
 use crate::schema::photo_links;
 use crate::{sites, DbConn, StorageError};
 

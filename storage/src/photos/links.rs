@@ -206,16 +206,10 @@ pub fn link_evidence(
         flags: "[]".into(),
         vouched,
     };
-    let inserted = match conn {
-        DbConn::Pg(c) => diesel::insert_into(photo_links::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(photo_links::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let inserted = crate::db_run!(conn, |c| diesel::insert_into(photo_links::table)
+        .values(&row)
+        .on_conflict_do_nothing()
+        .execute(c)?);
     // A link made unvouched earlier becomes vouched when someone who may stands behind it.
     let newly_vouched = vouched
         && inserted == 0

@@ -104,16 +104,10 @@ pub(crate) fn ensure_row(
         photos::status.eq(PhotoStatus::Pending.as_str()),
         photos::created_at.eq(now_ms()),
     );
-    match conn {
-        DbConn::Pg(c) => diesel::insert_into(photos::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(photos::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    crate::db_run!(conn, |c| diesel::insert_into(photos::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c)?);
     Ok(())
 }
 
@@ -190,16 +184,10 @@ pub fn add_uploader(
         photo_uploaders::user_id.eq(user_id),
         photo_uploaders::created_at.eq(now_ms()),
     );
-    match conn {
-        DbConn::Pg(c) => diesel::insert_into(photo_uploaders::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(photo_uploaders::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    crate::db_run!(conn, |c| diesel::insert_into(photo_uploaders::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c)?);
     Ok(())
 }
 

@@ -6,58 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{BoxStream, Stream, StreamExt};
-use hazardloop_media::{DecodeLimits, Rejection, HEADER_WINDOW};
-use hazardloop_sync::photo::PhotoStatus;
+use futures_util::stream::{Stream, StreamExt};
+use hazardloop_media::{Rejection, HEADER_WINDOW};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
 
 use super::intake::{Digest, Intake};
 use super::renderers::Renderers;
 use super::{add_uploader, find, record_arrival, Photo, Received, RENDITIONS_JOB};
-use crate::blob::{original_key, rendition_key, BlobError, BlobStore, Spool};
+use crate::blob::{original_key, BlobError, BlobStore, Spool};
 use crate::{jobs, now_ms, uploads, Db, StorageError};
 
-/// Limits and timings of the photo pipeline.
-#[derive(Debug, Clone)]
-pub struct PhotoSettings {
-    /// Largest original accepted, in bytes.
-    pub max_bytes: u64,
-    /// Decoder bounds, checked from the header at upload and again when decoding.
-    pub limits: DecodeLimits,
-    /// Photos never linked are deleted this long after they arrived.
-    pub orphan_ttl_ms: i64,
-    /// An unfinished resumable upload is deleted this long after its last chunk.
-    pub upload_ttl_ms: i64,
-    /// Longest side of the thumbnail.
-    pub thumbnail_side: u32,
-    /// Longest side of the display-size image.
-    pub display_side: u32,
-    /// A request body that sends nothing for this long is treated as broken off.
-    pub body_idle_timeout: Duration,
-    /// A capture time further than this ahead of the receipt is clamped and flagged (the
-    /// device clock skew allowed to mutations).
-    pub max_clock_skew_ms: i64,
-    /// A photo captured longer than this before the linking entity's report is flagged on the
-    /// link (0 turns the check off).
-    pub max_capture_age_ms: i64,
-}
+mod renditions;
+mod settings;
+mod sweep;
 
-impl Default for PhotoSettings {
-    fn default() -> Self {
-        PhotoSettings {
-            max_bytes: 25 * 1024 * 1024,
-            limits: DecodeLimits::default(),
-            orphan_ttl_ms: 7 * 24 * 3_600_000,
-            upload_ttl_ms: 24 * 3_600_000,
-            thumbnail_side: 320,
-            display_side: 1600,
-            body_idle_timeout: Duration::from_secs(30),
-            max_clock_skew_ms: 5 * 60 * 1000,
-            max_capture_age_ms: 7 * 24 * 3_600_000,
-        }
-    }
-}
+pub use settings::PhotoSettings;
 
 /// The signed-in user an upload belongs to.
 #[derive(Debug, Clone)]
@@ -391,218 +355,6 @@ impl PhotoStore {
             (None, None) => {}
         }
         Ok(())
-    }
-
-    /// The photo if the user may read it; `NotFound` otherwise.
-    pub async fn readable(
-        &self,
-        org_id: &str,
-        user_id: &str,
-        sha256: &str,
-    ) -> Result<Photo, PhotoError> {
-        let (org, user, sha) = (org_id.to_string(), user_id.to_string(), sha256.to_string());
-        Ok(self
-            .db
-            .read(move |c| super::readable(c, &org, &user, &sha))
-            .await?)
-    }
-
-    /// Streams the original (or `range` of it).
-    pub async fn original(
-        &self,
-        photo: &Photo,
-        range: Option<std::ops::Range<u64>>,
-    ) -> Result<BoxStream<'static, Result<Bytes, std::io::Error>>, PhotoError> {
-        if !photo.status().has_bytes() {
-            return Err(PhotoError::Pending);
-        }
-        let key = original_key(&photo.org_id, &photo.sha256);
-        match self.blobs.stream(&key, range).await {
-            Err(BlobError::NotFound(k)) => {
-                tracing::error!(key = %k, "a stored photo's original is missing");
-                Err(PhotoError::NotFound)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    /// A rendition's JPEG bytes, or why there is none yet. The display image is made on its
-    /// first request (most photos are only ever seen as thumbnails) and kept.
-    pub async fn rendition(&self, photo: &Photo, kind: RenditionKind) -> Result<Bytes, PhotoError> {
-        let key = match (photo.status(), kind) {
-            (PhotoStatus::Pending, _) => return Err(PhotoError::Pending),
-            (PhotoStatus::Stored, _) => return Err(PhotoError::NotReady),
-            (PhotoStatus::Failed, _) => return Err(PhotoError::Unrenderable),
-            (PhotoStatus::Ready, RenditionKind::Thumbnail) => photo.thumbnail_key.clone(),
-            (PhotoStatus::Ready, RenditionKind::Display) => match &photo.display_key {
-                Some(key) => Some(key.clone()),
-                None => return self.make_display(photo).await,
-            },
-        }
-        .ok_or(PhotoError::NotReady)?;
-        Ok(self
-            .blobs
-            .read(&object_store::path::Path::from(key))
-            .await?)
-    }
-
-    /// Renders the original into JPEGs of `sides` on a renderer thread. The original is read
-    /// from a file as the decoder needs it (the local blob itself, or a spooled copy of the S3
-    /// object), never held whole in memory. `Ok(Err(_))`: the bytes cannot be rendered.
-    async fn render(
-        &self,
-        org_id: &str,
-        sha256: &str,
-        sides: Vec<u32>,
-    ) -> Result<Result<Vec<hazardloop_media::Rendition>, hazardloop_media::RenderError>, PhotoError>
-    {
-        let key = original_key(org_id, sha256);
-        let (path, _copy) = match self.blobs.local_path(&key) {
-            Some(path) => (path, None),
-            None => {
-                let copy = self.blobs.download(&key).await?;
-                (copy.path().to_path_buf(), Some(copy))
-            }
-        };
-        let limits = self.settings.limits;
-        Ok(self
-            .renderers
-            .run(move || {
-                let file = std::fs::File::open(&path)?;
-                let reader = std::io::BufReader::with_capacity(64 * 1024, file);
-                Ok::<_, std::io::Error>(hazardloop_media::render(reader, limits, &sides))
-            })
-            .await
-            .ok_or_else(|| {
-                PhotoError::Storage(StorageError::Unavailable("the renderers stopped".into()))
-            })?
-            .map_err(BlobError::from)?)
-    }
-
-    /// Makes, stores and records a ready photo's display image. Two first requests at once
-    /// both render it and write the same bytes to the same key; either record stands.
-    async fn make_display(&self, photo: &Photo) -> Result<Bytes, PhotoError> {
-        let (org_id, sha256) = (photo.org_id.as_str(), photo.sha256.as_str());
-        let made = match self
-            .render(org_id, sha256, vec![self.settings.display_side])
-            .await?
-        {
-            Ok(made) => made,
-            Err(e) => {
-                tracing::warn!(org_id, sha256, error = %e, "no display image for this photo");
-                return Err(PhotoError::Unrenderable);
-            }
-        };
-        let jpeg = made
-            .into_iter()
-            .next()
-            .map(|r| Bytes::from(r.jpeg))
-            .ok_or(PhotoError::Unrenderable)?;
-        let key = rendition_key(org_id, sha256, RenditionKind::Display.name());
-        self.blobs.put(&key, jpeg.to_vec()).await?;
-        let (org, sha, k) = (org_id.to_string(), sha256.to_string(), key.to_string());
-        let recorded = self
-            .db
-            .write(move |c| super::set_display(c, &org, &sha, &k))
-            .await?;
-        if !recorded {
-            // The photo went (an orphan sweep) while it was made: do not leave it.
-            self.blobs.delete(&key).await?;
-            return Err(PhotoError::NotFound);
-        }
-        Ok(jpeg)
-    }
-
-    /// Job handler: makes a stored photo's thumbnail; the photo becomes ready. An original
-    /// that cannot be decoded marks the photo failed (no retry); blob or database trouble is
-    /// an error to retry.
-    pub async fn make_renditions(&self, org_id: &str, sha256: &str) -> Result<(), PhotoError> {
-        let (org, sha) = (org_id.to_string(), sha256.to_string());
-        let photo = self.db.read(move |c| find(c, &org, &sha)).await?;
-        if !matches!(&photo, Some(p) if p.status() == PhotoStatus::Stored) {
-            return Ok(());
-        }
-        let made = self
-            .render(org_id, sha256, vec![self.settings.thumbnail_side])
-            .await?;
-        let (org, sha) = (org_id.to_string(), sha256.to_string());
-        let thumbnail = match made {
-            Ok(mut made) if !made.is_empty() => made.swap_remove(0),
-            other => {
-                let why = other
-                    .err()
-                    .map_or_else(|| "nothing made".into(), |e| e.to_string());
-                tracing::warn!(org_id, sha256, error = %why, "no renditions for this photo");
-                self.db
-                    .write(move |c| super::mark_failed(c, &org, &sha))
-                    .await?;
-                return Ok(());
-            }
-        };
-        let key = rendition_key(org_id, sha256, RenditionKind::Thumbnail.name());
-        self.blobs.put(&key, thumbnail.jpeg).await?;
-        let k = key.to_string();
-        let recorded = self
-            .db
-            .write(move |c| super::set_renditions(c, &org, &sha, &k))
-            .await?;
-        if !recorded {
-            // The photo went (an orphan sweep) while it was made: do not leave it.
-            self.blobs.delete(&key).await?;
-        }
-        Ok(())
-    }
-
-    /// Deletes this node's spool files that no upload can still be writing (untouched for
-    /// twice the body idle timeout): the leftovers of a process killed mid-upload.
-    pub fn sweep_spool(&self) -> usize {
-        match self.blobs.sweep_spool(self.settings.body_idle_timeout * 2) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not sweep the spool folder");
-                0
-            }
-        }
-    }
-
-    /// Job handler: deletes photos no entity linked within the orphan time, and this node's
-    /// stale spool files; returns how many photos went.
-    pub async fn sweep_orphans(&self) -> Result<usize, PhotoError> {
-        let spooled = self.sweep_spool();
-        if spooled > 0 {
-            tracing::info!(files = spooled, "removed stale spool files");
-        }
-        let cutoff = now_ms() - self.settings.orphan_ttl_ms;
-        let candidates = self
-            .db
-            .read(move |c| super::orphans(c, cutoff, 200))
-            .await?;
-        let mut deleted = 0;
-        for photo in candidates {
-            let (org, sha) = (photo.org_id.clone(), photo.sha256.clone());
-            // A link that slipped in meanwhile fails the delete on the foreign key: keep it.
-            let gone = self
-                .db
-                .write(move |c| super::delete_orphan(c, &org, &sha, cutoff))
-                .await
-                .unwrap_or(false);
-            if !gone {
-                continue;
-            }
-            // Every rendition key, recorded or not: a display image made while the sweep ran
-            // may not be recorded yet.
-            let mut keys = vec![original_key(&photo.org_id, &photo.sha256)];
-            for kind in [RenditionKind::Thumbnail, RenditionKind::Display] {
-                keys.push(rendition_key(&photo.org_id, &photo.sha256, kind.name()));
-            }
-            for key in keys {
-                if let Err(e) = self.blobs.delete(&key).await {
-                    tracing::warn!(key = %key, error = %e, "could not delete an orphan's blob");
-                }
-            }
-            deleted += 1;
-        }
-        Ok(deleted)
     }
 }
 

@@ -5,17 +5,20 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream;
 use hazardloop_storage::hazards::{self, Hazard, HazardFilter};
-use hazardloop_storage::inspections::{self, InspectionFilter};
-use hazardloop_storage::{access, now_ms, orgs, sites, stats, Db, StorageError};
-use rust_xlsxwriter::Workbook;
+use hazardloop_storage::inspections::InspectionFilter;
+use hazardloop_storage::{access, now_ms, sites, stats, StorageError};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
-use crate::export::{self, Cell, Lang, SheetWriter};
+use crate::export::{self, Lang};
 use crate::routes::hazards::{scoped_filter, HazardQuery};
 use crate::routes::rfc3339;
+
+mod workbook;
+
+use workbook::{hazard_workbook, inspection_workbook};
 
 const PAGE: i64 = 1000;
 
@@ -181,108 +184,6 @@ pub struct ExportFormat {
     pub lang: Option<String>,
 }
 
-type Text = (&'static str, &'static str);
-
-const YES_NO: (Text, Text) = (("yes", "是"), ("no", "否"));
-
-const HAZARD_COLUMNS: [(Text, f64); 19] = [
-    (("ID", "编号"), 38.0),
-    (("Site ID", "场所编号"), 38.0),
-    (("State", "状态"), 14.0),
-    (("Title", "隐患名称"), 36.0),
-    (("Category", "类别"), 16.0),
-    (("Grade", "等级"), 10.0),
-    (("Risk", "风险"), 8.0),
-    (("Reporter", "上报人"), 38.0),
-    (("Owner", "整改责任人"), 38.0),
-    (("Verifier", "验收人"), 38.0),
-    (("Deadline", "整改期限"), 17.0),
-    (("Overdue", "是否超期"), 8.0),
-    (("Found (device)", "发现时间"), 17.0),
-    (("Reported", "上报时间"), 17.0),
-    (("Closed", "销号时间"), 17.0),
-    (("Location", "位置"), 24.0),
-    (("Description", "描述"), 40.0),
-    (("Rectification cost", "整改资金"), 14.0),
-    (("Currency", "币种"), 8.0),
-];
-
-/// The organisation's time zone for the dates of a workbook.
-fn org_zone(db: &Db, org: &str) -> Result<jiff::tz::TimeZone, ApiError> {
-    let zone = db.read_blocking(|c| Ok(orgs::get(c, org)?.time_zone()))?;
-    hazardloop_sync::period::time_zone(&zone)
-        .map_err(|m| ApiError::unprocessable("validation_failed", m))
-}
-
-/// The hazard ledger as a workbook, page by page into a constant-memory sheet (runs on a
-/// blocking thread).
-fn hazard_workbook(
-    db: &Db,
-    org: &str,
-    filter: &HazardFilter,
-    now: i64,
-    lang: Lang,
-) -> Result<std::fs::File, ApiError> {
-    let tz = org_zone(db, org)?;
-    let headers: Vec<&str> = HAZARD_COLUMNS.iter().map(|(t, _)| lang.of(*t)).collect();
-    let widths: Vec<f64> = HAZARD_COLUMNS.iter().map(|(_, w)| *w).collect();
-    let mut wb = Workbook::new();
-    let mut sheet = SheetWriter::new(
-        &mut wb,
-        lang.of(("Hazards", "隐患台账")),
-        &headers,
-        &widths,
-        &tz,
-    )
-    .map_err(export::xlsx_error)?;
-    let mut after: Option<String> = None;
-    loop {
-        let a = after.clone();
-        let rows = db.read_blocking(|c| hazards::list(c, org, filter, now, a.as_deref(), PAGE))?;
-        for h in &rows {
-            let cost = h
-                .rectification_cost
-                .as_deref()
-                .and_then(|c| serde_json::from_str::<hazardloop_sync::Money>(c).ok());
-            let yes_no = if h.is_overdue(now) {
-                YES_NO.0
-            } else {
-                YES_NO.1
-            };
-            sheet
-                .row(vec![
-                    h.id.as_str().into(),
-                    h.site_id.as_str().into(),
-                    h.state.as_str().into(),
-                    h.title.as_str().into(),
-                    h.category.as_str().into(),
-                    h.grade.as_str().into(),
-                    h.risk.as_str().into(),
-                    h.reporter_id.as_str().into(),
-                    h.owner_id.clone().into(),
-                    h.verifier_id.clone().into(),
-                    Cell::Time(h.deadline),
-                    lang.of(yes_no).into(),
-                    Cell::Time(Some(h.reported_at_device)),
-                    Cell::Time(Some(h.reported_at)),
-                    Cell::Time(h.closed_at),
-                    h.location.as_str().into(),
-                    h.description.as_str().into(),
-                    cost.as_ref()
-                        .map_or(Cell::Empty, |c| Cell::Number(c.amount())),
-                    cost.map_or(Cell::Empty, |c| Cell::Text(c.currency)),
-                ])
-                .map_err(export::xlsx_error)?;
-        }
-        if (rows.len() as i64) < PAGE {
-            break;
-        }
-        after = rows.last().map(|h| h.id.clone());
-    }
-    sheet.finish().map_err(export::xlsx_error)?;
-    export::save(wb)
-}
-
 /// `GET /v1/inspections/export` query.
 #[derive(Deserialize)]
 pub struct InspectionExportQuery {
@@ -291,19 +192,6 @@ pub struct InspectionExportQuery {
     pub status: Option<String>,
     pub lang: Option<String>,
 }
-
-const INSPECTION_COLUMNS: [(Text, f64); 10] = [
-    (("ID", "编号"), 38.0),
-    (("Site ID", "场所编号"), 38.0),
-    (("Checklist", "检查表"), 30.0),
-    (("Version", "版本"), 8.0),
-    (("Inspector", "检查人"), 38.0),
-    (("Status", "状态"), 10.0),
-    (("Started (device)", "开始时间"), 17.0),
-    (("Finished (device)", "完成时间"), 17.0),
-    (("Submitted", "提交时间"), 17.0),
-    (("Created", "创建时间"), 17.0),
-];
 
 /// `GET /v1/inspections/export?format=xlsx`: the inspection ledger as a workbook, over what
 /// the caller may see (with `site_id`, that site's subtree; a site the caller cannot see is
@@ -356,67 +244,6 @@ pub async fn inspections_export(
         export::XLSX,
         "inspection-ledger.xlsx",
     ))
-}
-
-fn inspection_workbook(
-    db: &Db,
-    org: &str,
-    filter: &InspectionFilter,
-    lang: Lang,
-) -> Result<std::fs::File, ApiError> {
-    let tz = org_zone(db, org)?;
-    let templates: std::collections::BTreeMap<String, (String, i32)> = db.read_blocking(|c| {
-        Ok(hazardloop_storage::templates::list(c, org, None)?
-            .into_iter()
-            .map(|t| (t.id, (t.title, t.version)))
-            .collect())
-    })?;
-    let headers: Vec<&str> = INSPECTION_COLUMNS
-        .iter()
-        .map(|(t, _)| lang.of(*t))
-        .collect();
-    let widths: Vec<f64> = INSPECTION_COLUMNS.iter().map(|(_, w)| *w).collect();
-    let mut wb = Workbook::new();
-    let mut sheet = SheetWriter::new(
-        &mut wb,
-        lang.of(("Inspections", "检查台账")),
-        &headers,
-        &widths,
-        &tz,
-    )
-    .map_err(export::xlsx_error)?;
-    let mut after: Option<String> = None;
-    loop {
-        let a = after.clone();
-        let rows = db.read_blocking(|c| inspections::list(c, org, filter, a.as_deref(), PAGE))?;
-        for i in &rows {
-            let (title, version) = templates
-                .get(&i.template_id)
-                .map_or((Cell::Empty, Cell::Empty), |(t, v)| {
-                    (Cell::Text(t.clone()), Cell::Number(f64::from(*v)))
-                });
-            sheet
-                .row(vec![
-                    i.id.as_str().into(),
-                    i.site_id.as_str().into(),
-                    title,
-                    version,
-                    i.inspector_id.as_str().into(),
-                    i.status.as_str().into(),
-                    Cell::Time(i.started_at_device),
-                    Cell::Time(i.finished_at_device),
-                    Cell::Time(i.submitted_at),
-                    Cell::Time(Some(i.created_at)),
-                ])
-                .map_err(export::xlsx_error)?;
-        }
-        if (rows.len() as i64) < PAGE {
-            break;
-        }
-        after = rows.last().map(|i| i.id.clone());
-    }
-    sheet.finish().map_err(export::xlsx_error)?;
-    export::save(wb)
 }
 
 /// `GET /v1/stats/hazards` query.

@@ -6,7 +6,11 @@ use hazardloop_sync::evidence::{applicable_circle, Point, SiteCircle};
 use serde::Serialize;
 
 use crate::schema::sites;
-use crate::{new_id, now_ms, DbConn, StorageError};
+use crate::{DbConn, StorageError};
+
+mod writes;
+
+pub use writes::{create, set_position};
 
 /// One node of an organisation's site tree.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
@@ -95,73 +99,6 @@ pub fn circle_of(conn: &mut DbConn, site: &Site) -> Result<Option<SiteCircle>, S
     found.sort_by_key(|s| s.path.len());
     let lineage: Vec<Option<SiteCircle>> = found.iter().map(Site::circle).collect();
     Ok(applicable_circle(&lineage).cloned())
-}
-
-/// Sets or clears a site's position (admin work; the caller checks the organisation).
-pub fn set_position(
-    conn: &mut DbConn,
-    org_id: &str,
-    id: &str,
-    position: Option<Position>,
-) -> Result<Site, StorageError> {
-    let n = diesel::update(
-        sites::table
-            .filter(sites::org_id.eq(org_id))
-            .filter(sites::id.eq(id)),
-    )
-    .set((
-        sites::latitude.eq(position.map(|p| p.lat)),
-        sites::longitude.eq(position.map(|p| p.lon)),
-        sites::radius_m.eq(position.map(|p| p.radius_m)),
-    ))
-    .execute(conn)?;
-    if n == 0 {
-        return Err(StorageError::NotFound);
-    }
-    let site = get(conn, org_id, id)?;
-    let mut change = crate::change::Change::begin(conn, org_id, now_ms())?;
-    change.touch(conn, "site", &site.id, Some(&site.id), false)?;
-    change.finish(conn)?;
-    Ok(site)
-}
-
-/// Creates a site under `parent_id` (which must belong to the same organisation).
-pub fn create(
-    conn: &mut DbConn,
-    org_id: &str,
-    name: &str,
-    kind: &str,
-    parent_id: Option<&str>,
-    position: Option<Position>,
-) -> Result<Site, StorageError> {
-    let id = new_id();
-    let path = match parent_id {
-        Some(pid) => {
-            let parent = get(conn, org_id, pid)
-                .map_err(|_| StorageError::Invalid(format!("parent site {pid} does not exist")))?;
-            format!("{}{id}/", parent.path)
-        }
-        None => format!("/{id}/"),
-    };
-    let site = Site {
-        id,
-        org_id: org_id.to_string(),
-        parent_id: parent_id.map(str::to_string),
-        name: name.to_string(),
-        kind: kind.to_string(),
-        path,
-        created_at: now_ms(),
-        latitude: position.map(|p| p.lat),
-        longitude: position.map(|p| p.lon),
-        radius_m: position.map(|p| p.radius_m),
-    };
-    diesel::insert_into(sites::table)
-        .values(&site)
-        .execute(conn)?;
-    let mut change = crate::change::Change::begin(conn, org_id, site.created_at)?;
-    change.touch(conn, "site", &site.id, Some(&site.id), false)?;
-    change.finish(conn)?;
-    Ok(site)
 }
 
 /// Loads a site of the organisation; another organisation's site is `NotFound`.
