@@ -36,6 +36,7 @@ pub mod pull;
 pub mod push;
 pub mod reachability;
 pub mod reports;
+pub mod risk;
 pub mod schema;
 pub mod signoffs;
 pub mod sites;
