@@ -49,6 +49,13 @@ pub fn read(format: SheetFormat, bytes: &[u8]) -> Result<Sheet, String> {
     if rows.is_empty() {
         return Err("the sheet is empty: the first row must name the columns".into());
     }
+    // PostgreSQL's text cannot hold NUL: no register has one, so the sheet is refused whole.
+    if let Some(r) = rows
+        .iter()
+        .position(|row| row.iter().any(|c| c.contains('\0')))
+    {
+        return Err(format!("row {} contains a NUL character", r + 1));
+    }
     let header = rows.remove(0);
     Ok((header, rows))
 }
@@ -160,6 +167,13 @@ mod tests {
         );
         assert!(csv(b"a,b\n\"1,2\n").unwrap_err().contains("not closed"));
         assert!(csv(&[0xff, 0xfe, b'a']).unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn a_nul_refuses_the_sheet() {
+        assert!(read(SheetFormat::Csv, b"a,b\n1,x\0y\n")
+            .unwrap_err()
+            .contains("row 2"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use hazardloop_storage::risk::tasks;
 use serde_json::{json, Value};
 
 use crate::contract::SendChecked;
-use crate::helpers::{assert_problem, crew, spawn_app, Crew, TestApp};
+use crate::helpers::{assert_problem, crew, spawn_app, spawn_app_with, Crew, TestApp};
 use crate::{both_backends, Backend};
 
 both_backends!(
@@ -164,6 +164,18 @@ async fn the_register_keeps_assessments_and_levels(backend: Backend) {
     assert_eq!(
         assert_problem(res, 422, "validation_failed").await["fields"],
         json!(["technical_lead_id"])
+    );
+
+    let res = app
+        .post(
+            &format!("/v1/risk/units/{unit}/events"),
+            &c.admin,
+            &json!({"name": "Spill\u{0}", "likelihood": 1, "severity": 1}),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(res, 422, "validation_failed").await["fields"],
+        json!(["name"])
     );
 
     // A major hazard installation with its leads, and a lead's own duty.
@@ -579,8 +591,21 @@ async fn missed_events(app: &TestApp, token: &str) -> usize {
 }
 
 async fn the_task_job_makes_each_window_once_and_catches_up(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // A webhook for missed tasks whose deliveries stay queued (no delivery workers).
+    let app = spawn_app_with(backend, |c| {
+        c.webhook_allow_hosts = vec!["127.0.0.1".into()];
+        c.webhook_concurrency = 0;
+    })
+    .await;
     let c = crew(&app).await;
+    let hook = app
+        .post_ok(
+            "/v1/webhooks",
+            &c.admin,
+            &json!({"url": "http://127.0.0.1:9/hook", "event_types": ["task.missed"]}),
+            201,
+        )
+        .await;
     let (_, _, measure) = register(&app, &c).await;
     daily_duty(&app, &c, &measure).await;
     let t1 = at("2030-01-01T00:00:00Z");
@@ -618,6 +643,15 @@ async fn the_task_job_makes_each_window_once_and_catches_up(backend: Backend) {
     // The inspector reads the events of their site; the outsider sees none of them.
     assert_eq!(missed_events(&app, c.token("inspector")).await, 10);
     assert_eq!(missed_events(&app, c.token("outsider")).await, 0);
+    let queued = app
+        .get_json(
+            &format!("/v1/webhooks/{}/deliveries?limit=500", id(&hook)),
+            &c.admin,
+        )
+        .await;
+    let queued = queued["items"].as_array().unwrap();
+    assert_eq!(queued.len(), 10, "one webhook delivery per missed task");
+    assert!(queued.iter().all(|d| d["event_type"] == "task.missed"));
     assert!(tasks_of(&app, c.token("outsider"), "").await.is_empty());
     // Later runs add only the new windows.
     let t3 = at("2030-01-12T12:00:00Z");

@@ -211,11 +211,8 @@ pub fn create(
         }
         _ => {}
     }
-    if post.as_ref().is_some_and(|p| p.chars().count() > 200) {
-        return Ok(Err(Refusal::invalid(
-            "post",
-            "post must be 1 to 200 characters",
-        )));
+    if let Some(Err(r)) = post.as_deref().map(|p| super::text("post", p, 200)) {
+        return Ok(Err(r));
     }
     if let Err(r) = check_people(
         conn,

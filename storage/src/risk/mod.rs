@@ -162,6 +162,13 @@ pub fn check_people(
 /// Text of 1 to `max` characters after trimming, or a refusal naming `field`.
 pub fn text(field: &str, value: &str, max: usize) -> Outcome<String> {
     let v = value.trim();
+    if v.contains('\0') {
+        // PostgreSQL's text cannot hold NUL; refuse it on both backends alike.
+        return Err(Refusal::invalid(
+            field,
+            format!("{field} must not contain NUL"),
+        ));
+    }
     if v.is_empty() || v.chars().count() > max {
         return Err(Refusal::invalid(
             field,

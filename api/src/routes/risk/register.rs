@@ -398,10 +398,10 @@ pub async fn create_measure(
     let id = parse_id(&path)?;
     let b = body.into_inner();
     let subcategory = b.subcategory.trim().to_string();
-    if subcategory.chars().count() > 200 {
+    if subcategory.chars().count() > 200 || subcategory.contains('\0') {
         return Err(ApiError::invalid_fields(
             &["subcategory"],
-            "subcategory must be at most 200 characters",
+            "subcategory must be at most 200 characters, without NUL",
         ));
     }
     let fields = MeasureFields {
