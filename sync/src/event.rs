@@ -64,8 +64,14 @@ pub const RISK_EVENT_ASSESSED: &str = "risk_event.assessed";
 /// A control measure was added to a risk event.
 pub const CONTROL_MEASURE_CREATED: &str = "control_measure.created";
 
+/// A control measure's name, classification or what to check changed.
+pub const CONTROL_MEASURE_UPDATED: &str = "control_measure.updated";
+
 /// A check duty was given to a control measure.
 pub const CHECK_DUTY_CREATED: &str = "check_duty.created";
+
+/// A check duty was stopped or started again.
+pub const CHECK_DUTY_UPDATED: &str = "check_duty.updated";
 
 /// A check task's window closed without a record; raised once per task.
 pub const TASK_MISSED: &str = "task.missed";
@@ -96,7 +102,9 @@ pub const ALL: &[&str] = &[
     RISK_EVENT_CREATED,
     RISK_EVENT_ASSESSED,
     CONTROL_MEASURE_CREATED,
+    CONTROL_MEASURE_UPDATED,
     CHECK_DUTY_CREATED,
+    CHECK_DUTY_UPDATED,
     TASK_MISSED,
 ];
 

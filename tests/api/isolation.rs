@@ -102,6 +102,7 @@ struct Fixture {
     risk_unit: String,
     risk_event: String,
     risk_measure: String,
+    risk_duty: String,
     /// A person of the plant (a unit's responsible person in bodies).
     plant_person: String,
     /// Text only the plant's entities carry.
@@ -125,6 +126,7 @@ impl Fixture {
             &self.risk_unit,
             &self.risk_event,
             &self.risk_measure,
+            &self.risk_duty,
             &self.marker,
         ]
     }
@@ -588,6 +590,12 @@ fn case(method: &str, path: &str, fx: &Fixture, p: &mut Principal) -> Case {
                     "category": "engineering", "check_content": "Check it"}))
             })
         }
+        ("PATCH", "/v1/risk/measures/{id}") => by_id(Readers::Plant, &fx.risk_measure, &r, &|id| {
+            Req::new("PATCH", at(path, id)).json(json!({"check_content": "Check again"}))
+        }),
+        ("PATCH", "/v1/risk/duties/{id}") => by_id(Readers::Plant, &fx.risk_duty, &r, &|id| {
+            Req::new("PATCH", at(path, id)).json(json!({"active": true}))
+        }),
         ("POST", "/v1/risk/measures/{id}/duties") => {
             by_id(Readers::Plant, &fx.risk_measure, &r, &|id| {
                 Req::new("POST", at(path, id)).json(json!({"cycle": {"unit": "day", "every": 1},
@@ -815,6 +823,18 @@ async fn fixture(app: &TestApp, c: &Crew) -> Fixture {
         .as_str()
         .unwrap()
         .to_string();
+    let risk_duty = app
+        .post_ok(
+            &format!("/v1/risk/measures/{risk_measure}/duties"),
+            &c.admin,
+            &json!({"cycle": {"unit": "week", "every": 1}, "window": {"start": "08:00", "end": "17:00"},
+                    "post": marker}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     Fixture {
         plant: c.plant.clone(),
         workshop: c.workshop.clone(),
@@ -832,6 +852,7 @@ async fn fixture(app: &TestApp, c: &Crew) -> Fixture {
         risk_unit,
         risk_event,
         risk_measure,
+        risk_duty,
         plant_person: c.id("inspector").to_string(),
         marker,
     }

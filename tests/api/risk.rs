@@ -16,6 +16,7 @@ both_backends!(
     a_sheet_with_bad_rows_is_refused_whole_naming_every_row,
     the_task_job_makes_each_window_once_and_catches_up,
     a_pause_withdraws_due_tasks_and_none_are_made_in_it,
+    a_stopped_duty_makes_no_tasks_and_a_restarted_one_owes_none,
 );
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -228,6 +229,39 @@ async fn the_register_keeps_assessments_and_levels(backend: Backend) {
         json!(["window"])
     );
 
+    // A measure's text changes; a duty stops and starts again.
+    let res = app
+        .patch(
+            &format!("/v1/risk/measures/{measure}"),
+            &c.admin,
+            &json!({"check_content": "Alarm tested weekly"}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let m: Value = res.json().await.unwrap();
+    assert_eq!(m["check_content"], "Alarm tested weekly");
+    assert_eq!(m["name"], "High-level alarm");
+    let res = app
+        .patch(
+            &format!("/v1/risk/duties/{}", id(&duty)),
+            c.token("supervisor"),
+            &json!({"active": false}),
+            None,
+        )
+        .await;
+    assert_problem(res, 403, "forbidden").await;
+    let res = app
+        .patch(
+            &format!("/v1/risk/duties/{}", id(&duty)),
+            &c.admin,
+            &json!({"active": false}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["active"], false);
+
     // PATCH keeps what is not sent and the event has old and new.
     let patched = app
         .patch(
@@ -250,6 +284,8 @@ async fn the_register_keeps_assessments_and_levels(backend: Backend) {
         "risk_event.assessed",
         "control_measure.created",
         "check_duty.created",
+        "check_duty.updated",
+        "control_measure.updated",
         "risk_unit.updated",
     ] {
         assert!(types.iter().any(|x| x == t), "{t} in the feed: {types:?}");
@@ -663,6 +699,70 @@ async fn the_task_job_makes_each_window_once_and_catches_up(backend: Backend) {
             missed: 2
         },
         "13 and 14 January made, 11 and 12 January missed"
+    );
+}
+
+async fn a_stopped_duty_makes_no_tasks_and_a_restarted_one_owes_none(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = crew(&app).await;
+    let (_, _, measure) = register(&app, &c).await;
+    let duty = daily_duty(&app, &c, &measure).await;
+    // Made ahead for 1 and 2 January; stopped "now" (real time, before 2030): both withdrawn.
+    assert_eq!(run_job(&app, at("2030-01-01T00:00:00Z")).await.created, 2);
+    let res = app
+        .patch(
+            &format!("/v1/risk/duties/{duty}"),
+            &c.admin,
+            &json!({"active": false}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(tasks_of(&app, &c.admin, "").await.is_empty());
+    assert_eq!(
+        run_job(&app, at("2030-01-05T00:00:00Z")).await,
+        tasks::RunReport::default()
+    );
+    // Started again on 5 January (the storage call the PATCH makes, at that time): windows
+    // from then on only; none of the stopped days is owed or missed.
+    let t = at("2030-01-05T00:00:00Z");
+    let (org, admin) = (app.db.clone(), c.id("manager").to_string());
+    let duty_id = duty.clone();
+    org.write(move |conn| {
+        use hazardloop_storage::risk::{duties, Caller};
+        let org_id: String = hazardloop_storage::users::find_active_by_id(conn, &admin)?
+            .expect("manager")
+            .org_id;
+        let who = Caller {
+            org_id: org_id.clone(),
+            user_id: admin,
+            is_admin: false,
+        };
+        let (d, _, _, _, site) = duties::readable(conn, &who, &duty_id)?;
+        let mut change = hazardloop_storage::change::Change::begin(conn, &org_id, t)?;
+        duties::set_active(conn, &mut change, &who, &d, &site, true)?.expect("a manager may");
+        change.finish(conn)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let r = run_job(&app, t).await;
+    assert_eq!(
+        r,
+        tasks::RunReport {
+            created: 2,
+            missed: 0
+        },
+        "5 and 6 January"
+    );
+    let starts: Vec<String> = tasks_of(&app, &c.admin, "")
+        .await
+        .iter()
+        .map(|t| t["window_start"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        starts,
+        ["2030-01-05T00:00:00.000Z", "2030-01-06T00:00:00.000Z"]
     );
 }
 

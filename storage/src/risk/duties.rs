@@ -11,11 +11,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::events::RiskEvent;
-use super::measures::Measure;
+use super::measures::{self, Measure};
 use super::units::RiskUnit;
 use super::{check_people, record, require_manager, Caller, Outcome, Refusal};
 use crate::change::Change;
-use crate::schema::check_duties;
+use crate::schema::{check_duties, check_tasks};
 use crate::sites::Site;
 use crate::{new_id, DbConn, StorageError};
 
@@ -274,4 +274,72 @@ pub fn create(
         json!({"duty": d.view(), "event_id": ev.id}),
     )?;
     Ok(Ok(d))
+}
+
+/// A readable duty with its measure, event, unit and site; `NotFound` otherwise.
+#[allow(clippy::type_complexity)]
+pub fn readable(
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: &str,
+) -> Result<(Duty, Measure, RiskEvent, RiskUnit, Site), StorageError> {
+    let d: Duty = check_duties::table
+        .filter(check_duties::org_id.eq(&caller.org_id))
+        .filter(check_duties::id.eq(id))
+        .select(Duty::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StorageError::NotFound)?;
+    let (m, ev, unit, site) = measures::readable(conn, caller, &d.measure_id)?;
+    Ok((d, m, ev, unit, site))
+}
+
+/// Stops a duty (its tasks not yet open are withdrawn; no more are made) or starts it again
+/// (tasks are made from now on: the windows while it was stopped are not owed).
+pub fn set_active(
+    conn: &mut DbConn,
+    change: &mut Change,
+    caller: &Caller,
+    d: &Duty,
+    site: &Site,
+    active: bool,
+) -> Result<Outcome<Duty>, StorageError> {
+    if let Err(r) = require_manager(conn, caller, site)? {
+        return Ok(Err(r));
+    }
+    let now = change.now;
+    let mut next = d.clone();
+    next.active = active;
+    next.updated_at = now;
+    let mut withdrawn = 0;
+    if active && !d.active {
+        next.generated_until = Some(d.generated_until.unwrap_or(0).max(now));
+    }
+    if !active {
+        withdrawn = diesel::delete(
+            check_tasks::table
+                .filter(check_tasks::duty_id.eq(&d.id))
+                .filter(check_tasks::state.eq(super::tasks::OPEN))
+                .filter(check_tasks::window_start.gt(now)),
+        )
+        .execute(conn)?;
+    }
+    diesel::update(check_duties::table.find(&d.id))
+        .set((
+            check_duties::active.eq(next.active),
+            check_duties::generated_until.eq(next.generated_until),
+            check_duties::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    record(
+        conn,
+        change,
+        "check_duty",
+        &d.id,
+        &site.id,
+        Some(&caller.user_id),
+        event::CHECK_DUTY_UPDATED,
+        json!({"active": active, "tasks_withdrawn": withdrawn, "measure_id": d.measure_id}),
+    )?;
+    Ok(Ok(next))
 }

@@ -144,3 +144,57 @@ pub fn create(
     )?;
     Ok(Ok(m))
 }
+
+/// Replaces a measure's fields; the event keeps the old and new values.
+pub fn update(
+    conn: &mut DbConn,
+    change: &mut Change,
+    caller: &Caller,
+    m: &Measure,
+    site: &Site,
+    fields: MeasureFields,
+) -> Result<Outcome<Measure>, StorageError> {
+    if let Err(r) = require_manager(conn, caller, site)? {
+        return Ok(Err(r));
+    }
+    let taken: i64 = control_measures::table
+        .filter(control_measures::event_id.eq(&m.event_id))
+        .filter(control_measures::name.eq(&fields.name))
+        .filter(control_measures::id.ne(&m.id))
+        .count()
+        .get_result(conn)?;
+    if taken > 0 {
+        return Ok(Err(Refusal::invalid(
+            "name",
+            format!("the event already has a measure named {:?}", fields.name),
+        )));
+    }
+    let next = Measure {
+        name: fields.name,
+        category: fields.category.as_str().into(),
+        subcategory: fields.subcategory,
+        check_content: fields.check_content,
+        updated_at: change.now,
+        ..m.clone()
+    };
+    diesel::update(control_measures::table.find(&m.id))
+        .set((
+            control_measures::name.eq(&next.name),
+            control_measures::category.eq(&next.category),
+            control_measures::subcategory.eq(&next.subcategory),
+            control_measures::check_content.eq(&next.check_content),
+            control_measures::updated_at.eq(next.updated_at),
+        ))
+        .execute(conn)?;
+    record(
+        conn,
+        change,
+        "control_measure",
+        &m.id,
+        &site.id,
+        Some(&caller.user_id),
+        event::CONTROL_MEASURE_UPDATED,
+        json!({"old": m.view(), "new": next.view()}),
+    )?;
+    Ok(Ok(next))
+}
