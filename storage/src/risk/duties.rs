@@ -15,7 +15,7 @@ use super::measures::{self, Measure};
 use super::units::RiskUnit;
 use super::{check_people, record, require_manager, Caller, Outcome, Refusal};
 use crate::change::Change;
-use crate::schema::{check_duties, check_tasks};
+use crate::schema::{check_duties, check_tasks, sites};
 use crate::sites::Site;
 use crate::{new_id, DbConn, StorageError};
 
@@ -276,21 +276,30 @@ pub fn create(
     Ok(Ok(d))
 }
 
-/// A readable duty with its measure, event, unit and site; `NotFound` otherwise.
+/// A readable duty with its measure, event, unit and site; `NotFound` otherwise, at the cost
+/// of a random id (visibility first, then the duty with its site in one query).
 #[allow(clippy::type_complexity)]
 pub fn readable(
     conn: &mut DbConn,
     caller: &Caller,
     id: &str,
 ) -> Result<(Duty, Measure, RiskEvent, RiskUnit, Site), StorageError> {
-    let d: Duty = check_duties::table
+    let visibility =
+        crate::access::visibility(conn, &caller.org_id, &caller.user_id, caller.is_admin)?;
+    let (d, site): (Duty, Site) = check_duties::table
+        .inner_join(sites::table.on(sites::id.eq(check_duties::site_id)))
         .filter(check_duties::org_id.eq(&caller.org_id))
         .filter(check_duties::id.eq(id))
-        .select(Duty::as_select())
+        .select((Duty::as_select(), Site::as_select()))
         .first(conn)
         .optional()?
         .ok_or(StorageError::NotFound)?;
-    let (m, ev, unit, site) = measures::readable(conn, caller, &d.measure_id)?;
+    if !visibility.sees(&site) {
+        return Err(StorageError::NotFound);
+    }
+    let m = measures::get(conn, &caller.org_id, &d.measure_id)?;
+    let ev = super::events::get(conn, &caller.org_id, &m.event_id)?;
+    let unit = super::units::get(conn, &caller.org_id, &d.unit_id)?;
     Ok((d, m, ev, unit, site))
 }
 

@@ -13,9 +13,9 @@ use super::events::{self, RiskEvent};
 use super::units::RiskUnit;
 use super::{record, require_manager, Caller, Outcome, Refusal};
 use crate::change::Change;
-use crate::schema::control_measures;
+use crate::schema::{control_measures, risk_events, risk_units, sites};
 use crate::sites::Site;
-use crate::{new_id, DbConn, StorageError};
+use crate::{access, new_id, DbConn, StorageError};
 
 /// A measure as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -69,21 +69,39 @@ pub struct MeasureFields {
     pub check_content: String,
 }
 
-/// A readable measure with its event, unit and site; `NotFound` otherwise.
+/// A readable measure with its event, unit and site; `NotFound` otherwise, at the cost of a
+/// random id (visibility first, then the measure with its site in one query).
 pub fn readable(
     conn: &mut DbConn,
     caller: &Caller,
     id: &str,
 ) -> Result<(Measure, RiskEvent, RiskUnit, Site), StorageError> {
-    let m: Measure = control_measures::table
+    let visibility = access::visibility(conn, &caller.org_id, &caller.user_id, caller.is_admin)?;
+    let (m, site): (Measure, Site) = control_measures::table
+        .inner_join(risk_events::table.on(risk_events::id.eq(control_measures::event_id)))
+        .inner_join(risk_units::table.on(risk_units::id.eq(risk_events::unit_id)))
+        .inner_join(sites::table.on(sites::id.eq(risk_units::site_id)))
         .filter(control_measures::org_id.eq(&caller.org_id))
         .filter(control_measures::id.eq(id))
-        .select(Measure::as_select())
+        .select((Measure::as_select(), Site::as_select()))
         .first(conn)
         .optional()?
         .ok_or(StorageError::NotFound)?;
-    let (ev, unit, site) = events::readable(conn, caller, &m.event_id)?;
+    if !visibility.sees(&site) {
+        return Err(StorageError::NotFound);
+    }
+    let ev = events::get(conn, &caller.org_id, &m.event_id)?;
+    let unit = super::units::get(conn, &caller.org_id, &ev.unit_id)?;
     Ok((m, ev, unit, site))
+}
+
+/// A measure by id, for a caller already found to read it through one of its parts.
+pub(crate) fn get(conn: &mut DbConn, org_id: &str, id: &str) -> Result<Measure, StorageError> {
+    Ok(control_measures::table
+        .filter(control_measures::org_id.eq(org_id))
+        .filter(control_measures::id.eq(id))
+        .select(Measure::as_select())
+        .first(conn)?)
 }
 
 /// The measures of some events, by name.

@@ -114,11 +114,16 @@ pub struct RunReport {
     pub missed: usize,
 }
 
-/// One run of the task job at `now`: generate up to `now + horizon_ms`, then mark missed.
+/// One run of the task job at `now`: generate up to `now + horizon_ms` (rounded down to the
+/// hour), then mark missed.
 /// Call it inside a write transaction.
 pub fn run(conn: &mut DbConn, now: i64, horizon_ms: i64) -> Result<RunReport, StorageError> {
+    // The horizon moves by whole hours, so a duty already generated to it is skipped by the
+    // query until the next hour, instead of every duty's mark being rewritten on every tick.
+    const HOUR_MS: i64 = 3_600_000;
+    let until = (now + horizon_ms).div_euclid(HOUR_MS) * HOUR_MS;
     Ok(RunReport {
-        created: generate(conn, now, now + horizon_ms)?,
+        created: generate(conn, now, until)?,
         missed: mark_missed(conn, now, 10_000)?,
     })
 }

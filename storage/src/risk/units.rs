@@ -150,6 +150,15 @@ pub fn readable(
     Ok((unit, site))
 }
 
+/// A unit by id, for a caller already found to read it through one of its parts.
+pub(crate) fn get(conn: &mut DbConn, org_id: &str, id: &str) -> Result<RiskUnit, StorageError> {
+    Ok(risk_units::table
+        .filter(risk_units::org_id.eq(org_id))
+        .filter(risk_units::id.eq(id))
+        .select(RiskUnit::as_select())
+        .first(conn)?)
+}
+
 /// Adds a unit at `site` (already found readable by the caller).
 pub fn create(
     conn: &mut DbConn,
