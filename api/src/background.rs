@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hazardloop_storage::{leases, now_ms, overdue, pull, reports, Db};
+use hazardloop_storage::{leases, now_ms, overdue, pull, reports, risk, Db};
 
 /// Every `interval` until the process stops: records overdue hazards and statutory report
 /// deadlines missed or near (once each), and prunes tombstones
@@ -33,5 +33,28 @@ pub async fn maintenance_loop(db: Db, interval: Duration, retention_ms: i64, nod
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "maintenance failed; retrying next tick"),
         }
+        check_tasks(&db, ttl, &node).await;
+    }
+}
+
+/// The check task job (`storage::risk::tasks::run`) in a transaction of its own, on the node
+/// holding its lease: tasks for the windows ahead, and missed ones recorded once.
+async fn check_tasks(db: &Db, ttl: i64, node: &str) {
+    let holder = node.to_string();
+    let result = db
+        .write(move |c| {
+            let now = now_ms();
+            if !leases::try_acquire(c, "check_tasks", &holder, ttl, now)? {
+                return Ok(None);
+            }
+            risk::tasks::run(c, now, risk::tasks::DEFAULT_HORIZON_MS).map(Some)
+        })
+        .await;
+    match result {
+        Ok(Some(r)) if r.created + r.missed > 0 => {
+            tracing::info!(created = r.created, missed = r.missed, "check tasks")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "check task job failed; retrying next tick"),
     }
 }

@@ -19,6 +19,7 @@ pub mod export;
 pub mod limits;
 pub mod mutate;
 pub mod observe;
+pub mod register_sheet;
 pub mod report_doc;
 pub mod routes;
 pub mod telemetry;

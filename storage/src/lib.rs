@@ -37,6 +37,7 @@ pub mod pull;
 pub mod push;
 pub mod reachability;
 pub mod reports;
+pub mod risk;
 pub mod schema;
 pub mod signoffs;
 pub mod sites;

@@ -472,6 +472,128 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    risk_units (id) {
+        id -> Text,
+        org_id -> Text,
+        site_id -> Text,
+        name -> Text,
+        kind -> Text,
+        department -> Text,
+        responsible_id -> Text,
+        major_hazard -> Bool,
+        principal_id -> Nullable<Text>,
+        technical_lead_id -> Nullable<Text>,
+        operations_lead_id -> Nullable<Text>,
+        inherent_level -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    risk_events (id) {
+        id -> Text,
+        org_id -> Text,
+        unit_id -> Text,
+        name -> Text,
+        method -> Text,
+        likelihood -> Double,
+        severity -> Nullable<Double>,
+        exposure -> Nullable<Double>,
+        consequence -> Nullable<Double>,
+        score -> BigInt,
+        level -> Text,
+        assessed_by -> Text,
+        assessed_at -> BigInt,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    risk_assessments (id) {
+        id -> Text,
+        org_id -> Text,
+        event_id -> Text,
+        assessed_by -> Text,
+        assessed_at -> BigInt,
+        old_values -> Nullable<Text>,
+        new_values -> Text,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    control_measures (id) {
+        id -> Text,
+        org_id -> Text,
+        event_id -> Text,
+        name -> Text,
+        category -> Text,
+        subcategory -> Text,
+        check_content -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    check_duties (id) {
+        id -> Text,
+        org_id -> Text,
+        measure_id -> Text,
+        unit_id -> Text,
+        site_id -> Text,
+        cycle_unit -> Text,
+        cycle_every -> Integer,
+        window_start -> Integer,
+        window_end -> Integer,
+        day_rule -> Text,
+        anchor -> Text,
+        assignee_id -> Nullable<Text>,
+        post -> Nullable<Text>,
+        lead_role -> Nullable<Text>,
+        active -> Bool,
+        generated_until -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    risk_pauses (id) {
+        id -> Text,
+        org_id -> Text,
+        unit_id -> Text,
+        start_at -> BigInt,
+        end_at -> BigInt,
+        reason -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    check_tasks (id) {
+        id -> Text,
+        org_id -> Text,
+        duty_id -> Text,
+        unit_id -> Text,
+        site_id -> Text,
+        period_start -> BigInt,
+        window_start -> BigInt,
+        window_end -> BigInt,
+        assignee_id -> Nullable<Text>,
+        post -> Nullable<Text>,
+        state -> Text,
+        missed_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     console_sessions,
     org_clocks,
@@ -503,4 +625,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     report_signoffs,
     report_deadline_notices,
+    risk_units,
+    risk_events,
+    risk_assessments,
+    control_measures,
+    check_duties,
+    risk_pauses,
+    check_tasks,
 );

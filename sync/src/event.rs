@@ -46,6 +46,36 @@ pub const REPORT_DEADLINE_UPCOMING: &str = "report.deadline_upcoming";
 /// A statutory report deadline passed without a submission; raised once per period.
 pub const REPORT_DEADLINE_MISSED: &str = "report.deadline_missed";
 
+/// A risk analysis unit was added to the register.
+pub const RISK_UNIT_CREATED: &str = "risk_unit.created";
+
+/// A risk analysis unit's details (name, department, people, major hazard) changed.
+pub const RISK_UNIT_UPDATED: &str = "risk_unit.updated";
+
+/// A risk analysis unit was paused for shutdown or maintenance (停用检维修) for a period.
+pub const RISK_UNIT_PAUSED: &str = "risk_unit.paused";
+
+/// A risk event was added to a unit, with its first assessment.
+pub const RISK_EVENT_CREATED: &str = "risk_event.created";
+
+/// A risk event was assessed again (old and new values and the reason in the payload).
+pub const RISK_EVENT_ASSESSED: &str = "risk_event.assessed";
+
+/// A control measure was added to a risk event.
+pub const CONTROL_MEASURE_CREATED: &str = "control_measure.created";
+
+/// A control measure's name, classification or what to check changed.
+pub const CONTROL_MEASURE_UPDATED: &str = "control_measure.updated";
+
+/// A check duty was given to a control measure.
+pub const CHECK_DUTY_CREATED: &str = "check_duty.created";
+
+/// A check duty was stopped or started again.
+pub const CHECK_DUTY_UPDATED: &str = "check_duty.updated";
+
+/// A check task's window closed without a record; raised once per task.
+pub const TASK_MISSED: &str = "task.missed";
+
 /// Every event type, for validating webhook subscriptions.
 pub const ALL: &[&str] = &[
     HAZARD_REPORTED,
@@ -66,6 +96,16 @@ pub const ALL: &[&str] = &[
     REPORT_SUBMITTED,
     REPORT_DEADLINE_UPCOMING,
     REPORT_DEADLINE_MISSED,
+    RISK_UNIT_CREATED,
+    RISK_UNIT_UPDATED,
+    RISK_UNIT_PAUSED,
+    RISK_EVENT_CREATED,
+    RISK_EVENT_ASSESSED,
+    CONTROL_MEASURE_CREATED,
+    CONTROL_MEASURE_UPDATED,
+    CHECK_DUTY_CREATED,
+    CHECK_DUTY_UPDATED,
+    TASK_MISSED,
 ];
 
 /// True for a known event type.

@@ -98,6 +98,13 @@ struct Fixture {
     spare_client: String,
     spare_user: String,
     template_key: String,
+    /// The plant's risk register: a unit, its event and the event's measure.
+    risk_unit: String,
+    risk_event: String,
+    risk_measure: String,
+    risk_duty: String,
+    /// A person of the plant (a unit's responsible person in bodies).
+    plant_person: String,
     /// Text only the plant's entities carry.
     marker: String,
 }
@@ -116,6 +123,10 @@ impl Fixture {
             &self.photo,
             &self.upload,
             &self.device,
+            &self.risk_unit,
+            &self.risk_event,
+            &self.risk_measure,
+            &self.risk_duty,
             &self.marker,
         ]
     }
@@ -533,6 +544,80 @@ fn case(method: &str, path: &str, fx: &Fixture, p: &mut Principal) -> Case {
                 .header("content-type", "application/offset+octet-stream")
                 .bytes(Vec::new())
         }),
+        ("POST", "/v1/risk/units") => {
+            let name = format!("Unit {:?}", p.who);
+            let person = fx.plant_person.clone();
+            by_id(Readers::Plant, &fx.plant, &r, &|site| {
+                Req::new("POST", path.into()).json(json!({"site_id": site, "name": name,
+                    "kind": "place", "department": "Safety", "responsible_id": person}))
+            })
+        }
+        ("GET", "/v1/risk/units") | ("GET", "/v1/risk/tasks") => {
+            by_id(Readers::Plant, &fx.plant, &r, &|site| {
+                Req::new("GET", format!("{path}?site_id={site}"))
+            })
+        }
+        ("GET", "/v1/risk/units/{id}") => by_id(Readers::Plant, &fx.risk_unit, &r, &|id| {
+            Req::new("GET", at(path, id))
+        }),
+        ("PATCH", "/v1/risk/units/{id}") => by_id(Readers::Plant, &fx.risk_unit, &r, &|id| {
+            Req::new("PATCH", at(path, id)).json(json!({"department": "Changed"}))
+        }),
+        ("POST", "/v1/risk/units/{id}/events") => {
+            let name = format!("Event {:?}", p.who);
+            by_id(Readers::Plant, &fx.risk_unit, &r, &|id| {
+                Req::new("POST", at(path, id))
+                    .json(json!({"name": name, "likelihood": 2, "severity": 2}))
+            })
+        }
+        ("POST", "/v1/risk/units/{id}/pauses") => by_id(Readers::Plant, &fx.risk_unit, &r, &|id| {
+            Req::new("POST", at(path, id)).json(json!({"start_at": "2030-01-01T00:00:00Z",
+                "end_at": "2030-01-02T00:00:00Z", "reason": "maintenance"}))
+        }),
+        ("GET", "/v1/risk/events/{id}") => by_id(Readers::Plant, &fx.risk_event, &r, &|id| {
+            Req::new("GET", at(path, id))
+        }),
+        ("POST", "/v1/risk/events/{id}/assess") => {
+            by_id(Readers::Plant, &fx.risk_event, &r, &|id| {
+                Req::new("POST", at(path, id))
+                    .json(json!({"likelihood": 3, "severity": 3, "reason": "review"}))
+            })
+        }
+        ("POST", "/v1/risk/events/{id}/measures") => {
+            let name = format!("Measure {:?}", p.who);
+            by_id(Readers::Plant, &fx.risk_event, &r, &|id| {
+                Req::new("POST", at(path, id)).json(json!({"name": name,
+                    "category": "engineering", "check_content": "Check it"}))
+            })
+        }
+        ("PATCH", "/v1/risk/measures/{id}") => by_id(Readers::Plant, &fx.risk_measure, &r, &|id| {
+            Req::new("PATCH", at(path, id)).json(json!({"check_content": "Check again"}))
+        }),
+        ("PATCH", "/v1/risk/duties/{id}") => by_id(Readers::Plant, &fx.risk_duty, &r, &|id| {
+            Req::new("PATCH", at(path, id)).json(json!({"active": true}))
+        }),
+        ("POST", "/v1/risk/measures/{id}/duties") => {
+            by_id(Readers::Plant, &fx.risk_measure, &r, &|id| {
+                Req::new("POST", at(path, id)).json(json!({"cycle": {"unit": "day", "every": 1},
+                    "window": {"start": "08:00", "end": "17:30"}, "post": "Operator"}))
+            })
+        }
+        // The sheet names the site by id: whoever cannot read it is told "no site" as for a
+        // random id.
+        ("POST", "/v1/risk/import") => {
+            let unit = format!("Imported {:?}", p.who);
+            by_id(Readers::Plant, &fx.plant, &r, &|site| {
+                let csv = format!(
+                    "站点,风险分析单元,单元类型,责任部门,责任人,风险事件,可能性L,严重性S,\
+                     管控措施,措施分类,排查内容,排查周期,工作时间,排查岗位/人员\n\
+                     {site},{unit},场所,安全部,inspector@example.com,泄漏,2,3,巡检,\
+                     操作行为,查看,1天,08:00-17:30,操作工\n"
+                );
+                Req::new("POST", path.into())
+                    .header("content-type", "text/csv")
+                    .bytes(csv.into_bytes())
+            })
+        }
         _ => panic!(
             "{method} {path} has no case in the authorisation matrix (tests/api/isolation.rs): \
              say who may read what it names and how to call it"
@@ -703,6 +788,53 @@ async fn fixture(app: &TestApp, c: &Crew) -> Fixture {
             Some(&c.workshop),
         )
         .await;
+    let risk_unit = app
+        .post_ok(
+            "/v1/risk/units",
+            &c.admin,
+            &json!({"site_id": c.plant, "name": format!("Tank {marker}"), "kind": "installation",
+                    "department": marker, "responsible_id": c.id("inspector")}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let risk_event = app
+        .post_ok(
+            &format!("/v1/risk/units/{risk_unit}/events"),
+            &c.admin,
+            &json!({"name": format!("Spill {marker}"), "likelihood": 3, "severity": 4}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let risk_measure = app
+        .post_ok(
+            &format!("/v1/risk/events/{risk_event}/measures"),
+            &c.admin,
+            &json!({"name": format!("Alarm {marker}"), "category": "engineering",
+                    "check_content": marker}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let risk_duty = app
+        .post_ok(
+            &format!("/v1/risk/measures/{risk_measure}/duties"),
+            &c.admin,
+            &json!({"cycle": {"unit": "week", "every": 1}, "window": {"start": "08:00", "end": "17:00"},
+                    "post": marker}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     Fixture {
         plant: c.plant.clone(),
         workshop: c.workshop.clone(),
@@ -717,6 +849,11 @@ async fn fixture(app: &TestApp, c: &Crew) -> Fixture {
         spare_client,
         spare_user,
         template_key: "hot-work-permit".into(),
+        risk_unit,
+        risk_event,
+        risk_measure,
+        risk_duty,
+        plant_person: c.id("inspector").to_string(),
         marker,
     }
 }

@@ -25,6 +25,7 @@ mod outage;
 mod people;
 mod photos;
 mod reports;
+mod risk;
 mod search;
 mod sync;
 mod sync_contract;

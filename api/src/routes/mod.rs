@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod me;
 pub mod photos;
 pub mod reports;
+pub mod risk;
 pub mod sites;
 pub mod sync;
 pub mod templates;
@@ -98,6 +99,20 @@ routes! {
     POST "/v1/reports/signoffs": "person" => reports::sign,
     POST "/v1/reports/signoffs/submission": "person" => reports::submit,
     GET "/v1/reports/deadlines": "hazards:read" => reports::deadlines,
+    POST "/v1/risk/units": "person" => risk::register::create_unit,
+    GET "/v1/risk/units": "person" => risk::register::list_units,
+    GET "/v1/risk/units/{id}": "person" => risk::register::get_unit,
+    PATCH "/v1/risk/units/{id}": "person" => risk::register::update_unit,
+    POST "/v1/risk/units/{id}/events": "person" => risk::register::create_event,
+    POST "/v1/risk/units/{id}/pauses": "person" => risk::register::create_pause,
+    GET "/v1/risk/events/{id}": "person" => risk::register::get_event,
+    POST "/v1/risk/events/{id}/assess": "person" => risk::register::assess_event,
+    POST "/v1/risk/events/{id}/measures": "person" => risk::register::create_measure,
+    PATCH "/v1/risk/measures/{id}": "person" => risk::edits::update_measure,
+    POST "/v1/risk/measures/{id}/duties": "person" => risk::register::create_duty,
+    PATCH "/v1/risk/duties/{id}": "person" => risk::edits::update_duty,
+    POST "/v1/risk/import": "person" => risk::import::import_register,
+    GET "/v1/risk/tasks": "person" => risk::tasks::list,
     GET "/v1/events": "events:read" => events::feed,
     POST "/v1/devices": "person" => devices::register,
     GET "/v1/devices": "person" => devices::list,
