@@ -35,6 +35,8 @@ impl Api {
     /// A client for `base` with a per-request timeout and enough idle connections for
     /// `concurrency` workers. Proxies are ignored: every request goes to 127.0.0.1.
     pub fn new(base: &str, timeout: Duration, concurrency: usize) -> Result<Api> {
+        // rustls without a provider of its own (see hazardloop_storage::tls).
+        hazardloop_storage::tls::install_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(timeout)

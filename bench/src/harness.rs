@@ -244,6 +244,8 @@ impl Server {
     }
 
     async fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+        // rustls without a provider of its own (see hazardloop_storage::tls).
+        hazardloop_storage::tls::install_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(2))

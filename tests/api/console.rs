@@ -64,7 +64,7 @@ impl Browser {
     pub fn new(app: &TestApp) -> Browser {
         Browser {
             base: app.base.clone(),
-            client: reqwest::Client::builder()
+            client: crate::helpers::http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

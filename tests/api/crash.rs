@@ -103,7 +103,7 @@ async fn prepare(backend: Backend, dir: &std::path::Path) -> Prepared {
         url,
         port,
         base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::builder()
+        client: crate::helpers::http_client()
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),

@@ -165,7 +165,7 @@ pub async fn spawn_app_on(
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
+        client: http_client().build().expect("http client"),
         db,
         config,
         blob_root,
@@ -401,4 +401,12 @@ pub async fn crew(app: &TestApp) -> Crew {
         other_plant,
         people,
     }
+}
+
+/// A reqwest client builder. reqwest is built with rustls but without a crypto provider of its
+/// own (one crypto library in the binary, see `hazardloop_storage::tls`), so the process's
+/// provider is installed first, as the server does before its HTTP clients.
+pub fn http_client() -> reqwest::ClientBuilder {
+    hazardloop_storage::tls::install_provider();
+    reqwest::Client::builder()
 }

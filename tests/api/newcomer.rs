@@ -168,7 +168,7 @@ async fn serve_demo_seeds_an_empty_database_once_and_prints_where_to_go_and_who_
 ) {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url_for(backend, dir.path());
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_client()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();

@@ -105,7 +105,7 @@ async fn an_unreachable_database_gets_a_prompt_503(backend: Backend) {
     let proxy = proxy.expect("proxy");
     let token = app.admin_token().await;
     // Generous, and still shorter than the 10 s a request used to wait for a connection.
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_client()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();

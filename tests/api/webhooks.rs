@@ -1072,7 +1072,9 @@ async fn two_nodes_share_the_outbox_and_send_each_message_once(backend: Backend)
             c.workshop.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let res = reqwest::Client::new()
+            let res = crate::helpers::http_client()
+                .build()
+                .expect("http client")
                 .post(format!("{base}/v1/hazards"))
                 .bearer_auth(token)
                 .json(&json!({"site_id": site, "title": format!("H{i}"),
