@@ -83,7 +83,7 @@ pub async fn run(args: FirstSyncArgs) -> Result<()> {
 
 /// Seeds `n` hazards at `site` reported by `user`, with their change-index rows, `per_seq`
 /// entities per change sequence after the current head; moves the head past them.
-fn seed(
+pub(crate) fn seed(
     db: &Db,
     site: &str,
     user: &str,

@@ -5,6 +5,7 @@
 
 mod client;
 mod closed_loop;
+mod console;
 mod first_sync;
 mod harness;
 mod ingest;
@@ -42,6 +43,9 @@ enum Scenario {
     /// Devices pushing offline queues concurrently (mutations/s, push latency), the first pull
     /// of a large snapshot (seconds, server memory), and the raw diesel insert floor.
     Sync(sync::SyncArgs),
+    /// The console's hazard list and detail pages over a large organisation: render time
+    /// percentiles at a given concurrency.
+    Console(console::ConsoleArgs),
     /// Photo uploads beside raw disk writes, server memory under 20 concurrent 25 MB uploads,
     /// renditions per second, and field submissions (inspection + ten answers + a photo), on
     /// SQLite + local folder and PostgreSQL + s3s-fs.
@@ -70,6 +74,7 @@ async fn main() -> Result<()> {
             Scenario::Renditions(args) => renditions::run(args).await,
             Scenario::Ingest(args) => ingest::run(args).await,
             Scenario::FirstSync(args) => first_sync::run(args).await,
+            Scenario::Console(args) => console::run(args).await,
         }
     };
     // On Ctrl-C the scenario future is dropped, and with it the server guard, which kills the

@@ -1,10 +1,12 @@
 //! Languages: the message catalogs (Fluent, embedded), the choice between them (a cookie set
-//! by the switch, else the browser's `Accept-Language`), and times shown to people.
+//! by the switch, else the browser's `Accept-Language`), and times shown to people, on the
+//! wall clocks of the organisation's time zone (its `time_zone` setting, as reports use).
 
 use std::sync::OnceLock;
 
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
+use jiff::tz::TimeZone;
 
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,30 +157,52 @@ pub fn message_ids(source: &str) -> Vec<String> {
     ids
 }
 
-/// The offset times are shown in: China Standard Time (UTC+08:00). Organisations have no
-/// time zone setting yet; this is where it would be read.
-pub const DISPLAY_OFFSET_MINUTES: i64 = 8 * 60;
-
-/// A unix-millisecond time as `2026-06-30 18:00` in the display offset.
-pub fn show_time(ms: i64) -> String {
-    let local = hazardloop_sync::timestamp::format_rfc3339_ms(ms + DISPLAY_OFFSET_MINUTES * 60_000);
-    // `2026-06-30T10:00:00.000Z` shifted: take the date and minutes.
-    let date = local.get(0..10).unwrap_or_default();
-    let hm = local.get(11..16).unwrap_or_default();
-    format!("{date} {hm}")
+/// The zone times are shown in when the organisation is not known yet (the sign-in page) or
+/// names a zone this build does not know: the organisations' default.
+pub fn default_zone() -> TimeZone {
+    hazardloop_sync::period::time_zone(hazardloop_storage::orgs::DEFAULT_TIME_ZONE)
+        .unwrap_or(TimeZone::UTC)
 }
 
-/// `2026-06-30T18:00` (a `datetime-local` input's value) read in the display offset, as an
-/// RFC 3339 time the engine accepts. Text that is not such a time passes through unchanged,
-/// so the engine names the field in its refusal.
-pub fn local_input_to_rfc3339(value: &str) -> String {
+/// The organisation's time zone by its IANA name (the `time_zone` setting); the default zone
+/// for a name the zone database does not know.
+pub fn zone_named(name: &str) -> TimeZone {
+    hazardloop_sync::period::time_zone(name).unwrap_or_else(|_| default_zone())
+}
+
+/// A unix-millisecond time as `2026-06-30 18:00` on the wall clocks of `zone`.
+pub fn show_time(zone: &TimeZone, ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(ts) => {
+            let t = zone.to_datetime(ts);
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// `2026-06-30T18:00` (a `datetime-local` input's value) read on the wall clocks of `zone`, as
+/// an RFC 3339 time the engine accepts. Text that is not such a time passes through
+/// unchanged, so the engine names the field in its refusal.
+pub fn local_input_to_rfc3339(zone: &TimeZone, value: &str) -> String {
     let v = value.trim();
-    if v.len() == 16 && v.as_bytes().get(10) == Some(&b'T') {
-        let h = DISPLAY_OFFSET_MINUTES / 60;
-        let m = DISPLAY_OFFSET_MINUTES % 60;
-        format!("{v}:00+{h:02}:{m:02}")
-    } else {
-        v.to_string()
+    if v.len() != 16 || v.as_bytes().get(10) != Some(&b'T') {
+        return v.to_string();
+    }
+    match v
+        .parse::<jiff::civil::DateTime>()
+        .ok()
+        .and_then(|dt| zone.to_ambiguous_timestamp(dt).compatible().ok())
+    {
+        Some(ts) => ts.to_string(),
+        None => v.to_string(),
     }
 }
 
@@ -218,11 +242,26 @@ mod tests {
 
     #[test]
     fn times_in_and_out() {
-        assert_eq!(show_time(0), "1970-01-01 08:00");
+        let shanghai = default_zone();
+        assert_eq!(show_time(&shanghai, 0), "1970-01-01 08:00");
         assert_eq!(
-            local_input_to_rfc3339("2026-06-30T18:00"),
-            "2026-06-30T18:00:00+08:00"
+            local_input_to_rfc3339(&shanghai, "2026-06-30T18:00"),
+            "2026-06-30T10:00:00Z"
         );
-        assert_eq!(local_input_to_rfc3339("soon"), "soon");
+        assert_eq!(local_input_to_rfc3339(&shanghai, "soon"), "soon");
+        // Summer and winter time in Berlin: the offset follows the date.
+        let berlin = zone_named("Europe/Berlin");
+        let june = 1_782_813_600_000; // 2026-06-30T10:00:00Z
+        assert_eq!(show_time(&berlin, june), "2026-06-30 12:00");
+        assert_eq!(show_time(&berlin, 1_767_261_600_000), "2026-01-01 11:00");
+        assert_eq!(
+            local_input_to_rfc3339(&berlin, "2026-06-30T12:00"),
+            "2026-06-30T10:00:00Z"
+        );
+        // A name the zone database does not know falls back to the default.
+        assert_eq!(
+            show_time(&zone_named("Mars/Olympus"), 0),
+            "1970-01-01 08:00"
+        );
     }
 }

@@ -46,6 +46,13 @@ const NAV: [(&str, &str); 6] = [
     ("/dashboard", "nav-dashboard"),
 ];
 
+/// The entries `v` sees: administration for organisation admins only.
+fn nav(v: &Visitor) -> impl Iterator<Item = (&'static str, &'static str)> {
+    let admin = v.session.as_ref().is_some_and(|(_, _, is_admin)| *is_admin);
+    NAV.into_iter()
+        .chain(admin.then_some(("/admin", "nav-admin")))
+}
+
 /// A whole page: `active` is the path of the navigation entry to mark as current.
 pub fn page(v: &Visitor, title: &str, active: &str, content: Markup) -> HttpResponse {
     page_with_status(v, title, active, content, actix_web::http::StatusCode::OK)
@@ -76,7 +83,7 @@ pub fn page_with_status(
                     @if v.session.is_some() {
                         nav aria-label=(t(lang, "app-name")) {
                             ul {
-                                @for (path, key) in NAV {
+                                @for (path, key) in nav(v) {
                                     li {
                                         @if path == active {
                                             a href=(path) aria-current="page" { (t(lang, key)) }

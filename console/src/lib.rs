@@ -19,7 +19,7 @@ pub mod visitor;
 use actix_web::web;
 
 use crate::pages::{
-    conflicts, dashboard, events, hazard, hazards, inspections, photos, session, work,
+    admin, conflicts, dashboard, events, hazard, hazards, inspections, photos, session, work,
 };
 
 /// Every console route. Mounted by the binary through `Application::build_mounted`.
@@ -41,8 +41,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/events", web::get().to(events::feed))
         .route("/dashboard", web::get().to(dashboard::show))
+        .route("/admin", web::get().to(admin_home))
+        .route("/admin/sites", web::get().to(admin::sites::show))
+        .route("/admin/sites", web::post().to(admin::sites::add))
+        .route("/admin/users", web::get().to(admin::users::list))
+        .route("/admin/users/{id}", web::get().to(admin::users::show))
+        .route(
+            "/admin/users/{id}/roles",
+            web::post().to(admin::users::grant),
+        )
+        .route(
+            "/admin/users/{id}/roles/revoke",
+            web::post().to(admin::users::revoke),
+        )
+        .route("/admin/templates", web::get().to(admin::templates::list))
+        .route("/admin/templates", web::post().to(admin::templates::import))
+        .route("/admin/clients", web::get().to(admin::clients::list))
+        .route("/admin/clients", web::post().to(admin::clients::create))
+        .route(
+            "/admin/clients/{id}/revoke",
+            web::post().to(admin::clients::revoke),
+        )
+        .route("/admin/webhooks", web::get().to(admin::webhooks::list))
+        .route("/admin/webhooks/{id}", web::get().to(admin::webhooks::show))
+        .route(
+            "/admin/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            web::post().to(admin::webhooks::redeliver),
+        )
+        .route("/admin/ledger", web::get().to(admin::ledger::show))
+        .route("/ledger/{file}", web::get().to(admin::ledger::download))
         .route("/photos/{sha256}/{kind}", web::get().to(photos::rendition))
         .route("/static/{file}", web::get().to(assets::get));
+}
+
+/// `GET /admin`: the first admin page (404 for anyone but an admin, like every admin page).
+async fn admin_home(ctx: visitor::Ctx) -> Result<actix_web::HttpResponse, error::ConsoleError> {
+    admin::require_admin(&ctx)?;
+    Ok(layout::see_other("/admin/sites", &[]))
 }
 
 /// The console as an [`hazardloop_api::Mount`].

@@ -17,7 +17,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use hazardloop_api::auth::AuthedUser;
 use hazardloop_api::AppState;
 use hazardloop_storage::console_sessions::{self, ConsoleSession};
-use hazardloop_storage::{now_ms, users};
+use hazardloop_storage::{now_ms, orgs, users};
 
 use crate::error::ConsoleError;
 use crate::i18n::{Lang, LANG_COOKIE};
@@ -41,6 +41,9 @@ pub struct Visitor {
     pub secure: bool,
     /// The request's path and query (where the language switch comes back to).
     pub here: String,
+    /// The time zone times are shown in: the organisation's (`time_zone` setting) when
+    /// signed in.
+    pub zone: jiff::tz::TimeZone,
 }
 
 /// The value of cookie `name` in the request.
@@ -106,10 +109,11 @@ impl Visitor {
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
         let mut session = None;
+        let mut zone = crate::i18n::default_zone();
         if let Some(token) = cookie(&req, SESSION_COOKIE).filter(|t| plausible_token(t)) {
             let idle_ms = state.config.console_idle_secs * 1000;
             let now = now_ms();
-            session = state
+            let found = state
                 .db
                 .read(move |c| {
                     let Some(s) = console_sessions::find_live(c, &token, now, idle_ms)? else {
@@ -117,11 +121,18 @@ impl Visitor {
                     };
                     // A deactivated person's session ends with the account.
                     match users::find_active_by_id(c, &s.user_id)? {
-                        Some(u) if u.org_id == s.org_id => Ok(Some((s, u.name, u.is_admin))),
+                        Some(u) if u.org_id == s.org_id => {
+                            let tz = orgs::get(c, &s.org_id)?.time_zone();
+                            Ok(Some(((s, u.name, u.is_admin), tz)))
+                        }
                         _ => Ok(None),
                     }
                 })
                 .await?;
+            if let Some((s, tz)) = found {
+                zone = crate::i18n::zone_named(&tz);
+                session = Some(s);
+            }
             if let Some((s, _, _)) = &session {
                 if now - s.last_seen_at > console_sessions::TOUCH_EVERY_MS {
                     let hash = s.token_hash.clone();
@@ -150,8 +161,25 @@ impl Visitor {
             set_cookie: set,
             secure,
             here,
+            zone,
         })
     }
+}
+
+impl Visitor {
+    /// The visitor of `req`, for handlers that read the body themselves (file uploads).
+    pub async fn from_request_ref(req: &HttpRequest) -> Result<Visitor, ConsoleError> {
+        Visitor::load(req.clone()).await
+    }
+}
+
+/// Refuses a form whose CSRF token `sent` is not the visitor's.
+pub fn require_csrf(visitor: &Visitor, sent: &str) -> Result<(), ConsoleError> {
+    // A visitor whose CSRF cookie was only just made cannot have sent a matching token.
+    if visitor.set_cookie.is_some() || !same_token(sent, &visitor.csrf) {
+        return Err(ConsoleError::Csrf);
+    }
+    Ok(())
 }
 
 impl FromRequest for Visitor {
@@ -185,6 +213,11 @@ impl Ctx {
         crate::i18n::t(self.visitor.lang, key)
     }
 
+    /// A time on the organisation's wall clocks (`2026-06-30 18:00`).
+    pub fn time(&self, ms: i64) -> String {
+        crate::i18n::show_time(&self.visitor.zone, ms)
+    }
+
     /// A message with arguments in the visitor's language.
     pub fn tr(&self, key: &str, args: &[(&str, &str)]) -> String {
         crate::i18n::tr(self.visitor.lang, key, args)
@@ -196,7 +229,8 @@ async fn signed_in(req: HttpRequest) -> Result<Ctx, ConsoleError> {
     ctx_of(visitor, &req)
 }
 
-fn ctx_of(visitor: Visitor, req: &HttpRequest) -> Result<Ctx, ConsoleError> {
+/// The signed-in person behind `visitor` (else a redirect to the sign-in page).
+pub fn ctx_of(visitor: Visitor, req: &HttpRequest) -> Result<Ctx, ConsoleError> {
     let Some((session, name, is_admin)) = visitor.session.clone() else {
         return Err(ConsoleError::SignIn);
     };
@@ -263,10 +297,7 @@ async fn submitted(req: HttpRequest, body: web::Bytes) -> Result<Submitted, Cons
         serde_urlencoded::from_bytes(&body).map_err(|e| ConsoleError::BadInput(e.to_string()))?;
     let form = FormFields(fields);
     let sent = form.get("csrf").unwrap_or_default();
-    // A visitor whose CSRF cookie was only just made cannot have sent a matching token.
-    if visitor.set_cookie.is_some() || !same_token(sent, &visitor.csrf) {
-        return Err(ConsoleError::Csrf);
-    }
+    require_csrf(&visitor, sent)?;
     Ok(Submitted { visitor, form })
 }
 

@@ -2,13 +2,18 @@
 //! and how many were overdue at each month's end. Read over the same narrow projection as
 //! [`crate::stats`], scoped by the caller's visible paths exactly like `GET /v1/stats/hazards`.
 //!
-//! Months are calendar months at a fixed offset from UTC (the console's display offset).
+//! Months are calendar months of the organisation's time zone (its `time_zone` setting, as
+//! reports count periods): each month starts at local midnight on the 1st, whatever the
+//! zone's offset that day.
 //! "Overdue at a month's end" uses each hazard's current deadline and its close time: a hazard
 //! counts when it was reported by then, not closed by then, and its deadline had passed;
 //! cancelled hazards never count (their cancel time is not kept on the row).
 
 use diesel::prelude::*;
 use serde::Serialize;
+
+use hazardloop_sync::period::Day;
+use jiff::tz::TimeZone;
 
 use crate::schema::{hazards, sites};
 use crate::{DbConn, StorageError};
@@ -51,6 +56,7 @@ pub fn rate(part: u64, whole: u64) -> Option<f64> {
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+#[cfg(test)]
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -61,34 +67,33 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The civil (year, month) of a day count since 1970-01-01.
-fn civil_month(days: i64) -> (i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m)
-}
-
-/// The `months` calendar months ending with the one holding `now`, at `offset_minutes` from
-/// UTC: (label, start ms, end ms) oldest first.
-pub fn month_bounds(now: i64, offset_minutes: i64, months: u32) -> Vec<(String, i64, i64)> {
-    let off = offset_minutes * 60_000;
-    let (mut y, mut m) = civil_month((now + off).div_euclid(DAY_MS));
-    let mut out = Vec::new();
-    for _ in 0..months {
-        let start = days_from_civil(y, m, 1) * DAY_MS - off;
-        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-        let end = days_from_civil(ny, nm, 1) * DAY_MS - off;
-        out.push((format!("{y:04}-{m:02}"), start, end));
-        (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
-    }
-    out.reverse();
-    out
+/// The `months` calendar months of `tz` ending with the one holding `now`: (label, start ms,
+/// end ms) oldest first.
+pub fn month_bounds(now: i64, tz: &TimeZone, months: u32) -> Vec<(String, i64, i64)> {
+    let today = Day::of_instant(now, tz).unwrap_or(Day {
+        year: 1970,
+        month: 1,
+        day: 1,
+    });
+    let first = |index: i32| Day {
+        year: index.div_euclid(12),
+        month: (index.rem_euclid(12) + 1) as u8,
+        day: 1,
+    };
+    let start_of = |d: Day| d.start_in(tz).unwrap_or(d.ordinal() * DAY_MS);
+    let this = today.year * 12 + i32::from(today.month) - 1;
+    (0..months as i32)
+        .rev()
+        .map(|back| {
+            let m = first(this - back);
+            let next = first(this - back + 1);
+            (
+                format!("{:04}-{:02}", m.year, m.month),
+                start_of(m),
+                start_of(next),
+            )
+        })
+        .collect()
 }
 
 /// One hazard as the monthly figures need it.
@@ -104,10 +109,10 @@ pub struct Point {
 pub fn monthly_figures(
     points: &[Point],
     now: i64,
-    offset_minutes: i64,
+    tz: &TimeZone,
     months: u32,
 ) -> Vec<MonthFigures> {
-    month_bounds(now, offset_minutes, months)
+    month_bounds(now, tz, months)
         .into_iter()
         .map(|(month, start, end)| {
             let at = end.min(now);
@@ -159,7 +164,7 @@ pub fn monthly(
     org_id: &str,
     paths: Option<&[String]>,
     now: i64,
-    offset_minutes: i64,
+    tz: &TimeZone,
     months: u32,
 ) -> Result<Vec<MonthFigures>, StorageError> {
     let mut points = Vec::new();
@@ -196,7 +201,7 @@ pub fn monthly(
             });
         }
     }
-    Ok(monthly_figures(&points, now, offset_minutes, months))
+    Ok(monthly_figures(&points, now, tz, months))
 }
 
 #[cfg(test)]
@@ -212,18 +217,32 @@ mod tests {
         assert_eq!(rate(0, 0), None);
     }
 
+    fn zone(name: &str) -> TimeZone {
+        hazardloop_sync::period::time_zone(name).unwrap()
+    }
+
     #[test]
-    fn months_at_an_offset() {
-        // 2026-03-31T20:00Z is 2026-04-01 04:00 at UTC+8.
+    fn months_in_a_time_zone() {
+        // 2026-03-31T20:00Z is 2026-04-01 04:00 in Shanghai (UTC+8).
         let now = days_from_civil(2026, 3, 31) * DAY_MS + 20 * 3_600_000;
-        let b = month_bounds(now, 480, 3);
+        let b = month_bounds(now, &zone("Asia/Shanghai"), 3);
         let labels: Vec<&str> = b.iter().map(|x| x.0.as_str()).collect();
         assert_eq!(labels, ["2026-02", "2026-03", "2026-04"]);
         assert_eq!(b[2].1, days_from_civil(2026, 4, 1) * DAY_MS - 480 * 60_000);
         assert_eq!(b[0].2, b[1].1);
-        assert_eq!(civil_month(days_from_civil(2024, 2, 29)), (2024, 2));
-        assert_eq!(civil_month(days_from_civil(1999, 12, 31)), (1999, 12));
-        let dec = month_bounds(days_from_civil(2026, 1, 15) * DAY_MS, 0, 2);
+        // The same instant is still March 31 in New York; April there starts at 04:00Z
+        // (summer time, UTC-4), March at 05:00Z (winter time, UTC-5).
+        let ny = month_bounds(now, &zone("America/New_York"), 2);
+        assert_eq!(ny[1].0, "2026-03");
+        assert_eq!(
+            ny[1].1,
+            days_from_civil(2026, 3, 1) * DAY_MS + 5 * 3_600_000
+        );
+        assert_eq!(
+            ny[1].2,
+            days_from_civil(2026, 4, 1) * DAY_MS + 4 * 3_600_000
+        );
+        let dec = month_bounds(days_from_civil(2026, 1, 15) * DAY_MS, &zone("UTC"), 2);
         assert_eq!(dec[0].0, "2025-12");
     }
 
@@ -247,7 +266,7 @@ mod tests {
             // Reported Feb 2, cancelled: counted as reported, not in the rate, never overdue.
             p("cancelled", Some(d(2, 3)), d(2, 2), None),
         ];
-        let f = monthly_figures(&points, now, 0, 3);
+        let f = monthly_figures(&points, now, &zone("UTC"), 3);
         assert_eq!(f[0].month, "2026-01");
         assert_eq!((f[0].reported, f[0].closed, f[0].overdue_at_end), (2, 0, 1));
         assert_eq!(f[0].closure_rate, Some(0.5));

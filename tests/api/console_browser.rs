@@ -151,38 +151,48 @@ async fn text(b: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks the element with this id.
+async fn click(b: &Client, id: &str) {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types `keys` into the input with this id.
+async fn fill(b: &Client, id: &str, keys: &str) {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
+/// Chooses the option with this value in the select with this id.
+async fn choose(b: &Client, id: &str, value: &str) {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
 async fn sign_in(b: &Client, app: &TestApp, role: &str) {
     b.goto(&app.url("/")).await.unwrap();
     assert!(b.current_url().await.unwrap().path() == "/login");
     let email = format!("{role}@democo.example");
-    b.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys(&email)
-        .await
-        .unwrap();
-    b.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(hazardloop_api::demo::DEMO_PASSWORD)
-        .await
-        .unwrap();
-    b.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill(b, "email", &email).await;
+    fill(b, "password", hazardloop_api::demo::DEMO_PASSWORD).await;
+    click(b, "sign-in").await;
     wait_for_path(b, "/").await;
 }
 
 async fn sign_out(b: &Client) {
-    b.find(Locator::Id("sign-out"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, "sign-out").await;
     wait_for_path(b, "/login").await;
 }
 
@@ -350,18 +360,8 @@ async fn a_supervisor_a_rectifier_and_a_manager_work_in_the_console() {
             assert!(width > 0, "{side} shows a picture");
         }
         shot(&b, "04-hazard-awaiting-verification").await;
-        b.find(Locator::Id("verify-note"))
-            .await
-            .unwrap()
-            .send_keys("Ladder replaced")
-            .await
-            .unwrap();
-        b.find(Locator::Id("run-verify"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        fill(&b, "verify-note", "Ladder replaced").await;
+        click(&b, "run-verify").await;
         assert!(text(&b, "#command-done").await.contains("Verify and close"));
         assert_eq!(text(&b, "#hazard-state").await.trim(), "Closed");
         shot(&b, "05-hazard-verified").await;
@@ -398,30 +398,10 @@ async fn a_supervisor_a_rectifier_and_a_manager_work_in_the_console() {
             .unwrap();
         let (rect_id, _) = demo_token(&app, "rectifier").await;
         let (sup_id, _) = demo_token(&app, "supervisor").await;
-        b.find(Locator::Id("assign-owner_id"))
-            .await
-            .unwrap()
-            .select_by_value(&rect_id)
-            .await
-            .unwrap();
-        b.find(Locator::Id("assign-verifier_id"))
-            .await
-            .unwrap()
-            .select_by_value(&sup_id)
-            .await
-            .unwrap();
-        b.find(Locator::Id("assign-measures"))
-            .await
-            .unwrap()
-            .send_keys("Replace the valve")
-            .await
-            .unwrap();
-        b.find(Locator::Id("run-assign"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        choose(&b, "assign-owner_id", &rect_id).await;
+        choose(&b, "assign-verifier_id", &sup_id).await;
+        fill(&b, "assign-measures", "Replace the valve").await;
+        click(&b, "run-assign").await;
         assert!(text(&b, "#command-refused")
             .await
             .contains("Some required fields are missing"));
@@ -438,12 +418,7 @@ async fn a_supervisor_a_rectifier_and_a_manager_work_in_the_console() {
         shot(&b, "07-major-assign-refused").await;
 
         // 中文.
-        b.find(Locator::Id("switch-language"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&b, "switch-language").await;
         wait_for_lang(&b, "zh-CN").await;
         wait_for_path(&b, &format!("/hazards/{major}")).await;
         assert!(text(&b, "#sign-out").await.contains("退出登录"));
@@ -453,6 +428,68 @@ async fn a_supervisor_a_rectifier_and_a_manager_work_in_the_console() {
         shot(&b, "09-my-work-zh-CN").await;
         sign_out(&b).await;
         shot(&b, "10-signed-out").await;
+
+        // The admin: every administration page, a role granted, a template imported from a
+        // file, a client created.
+        sign_in(&b, &app, "admin").await;
+        // The language chosen before stays with the browser.
+        click(&b, "switch-language").await;
+        wait_for_lang(&b, "en").await;
+        b.goto(&app.url("/admin")).await.unwrap();
+        wait_for_path(&b, "/admin/sites").await;
+        assert!(text(&b, "#site-tree").await.contains("Welding workshop"));
+        shot(&b, "11-admin-sites").await;
+        b.goto(&app.url("/admin/users")).await.unwrap();
+        shot(&b, "12-admin-users").await;
+        let (insp_id, _) = demo_token(&app, "inspector").await;
+        b.goto(&app.url(&format!("/admin/users/{insp_id}")))
+            .await
+            .unwrap();
+        let site = app.get_json(&format!("/v1/hazards/{hazard}"), &insp).await["site_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        choose(&b, "grant-site", &site).await;
+        choose(&b, "grant-role", "supervisor").await;
+        click(&b, "grant").await;
+        assert!(text(&b, "#admin-done").await.contains("granted"));
+        shot(&b, "13-admin-role-granted").await;
+        let file = shots_dir().join("browser-template.json");
+        std::fs::write(
+            &file,
+            json!({"key": "ladder-check", "title": "Ladder check", "sections": [{"title": "Ladder",
+                   "items": [{"key": "rungs", "kind": "yes_no", "prompt": "Rungs intact?"}]}]})
+            .to_string(),
+        )
+        .unwrap();
+        b.goto(&app.url("/admin/templates")).await.unwrap();
+        fill(&b, "template-file", file.to_str().unwrap()).await;
+        click(&b, "import-template").await;
+        assert!(text(&b, "#admin-done").await.contains("published"));
+        assert!(text(&b, "#template-list").await.contains("Ladder check"));
+        shot(&b, "14-admin-templates").await;
+        b.goto(&app.url("/admin/clients")).await.unwrap();
+        fill(&b, "client-name", "Regulator platform").await;
+        click(&b, "scope-hazards-read").await;
+        click(&b, "create-client").await;
+        assert!(text(&b, "#new-client-secret").await.starts_with("hlcs_"));
+        shot(&b, "15-admin-client-created").await;
+        b.goto(&app.url("/admin/webhooks")).await.unwrap();
+        shot(&b, "16-admin-webhooks").await;
+        b.goto(&app.url("/admin/ledger")).await.unwrap();
+        text(&b, "#ledger-links").await;
+        shot(&b, "17-admin-ledger").await;
+        // A phone-sized screen.
+        b.set_window_size(390, 844).await.unwrap();
+        b.goto(&app.url(&format!("/hazards/{hazard}")))
+            .await
+            .unwrap();
+        text(&b, "#hazard-state").await;
+        shot(&b, "18-phone-hazard").await;
+        b.goto(&app.url("/admin/users")).await.unwrap();
+        text(&b, "#user-list").await;
+        shot(&b, "19-phone-admin-users").await;
+        sign_out(&b).await;
     };
     // Close the browser whatever happened, then report.
     let result = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(walk)).await;

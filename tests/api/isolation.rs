@@ -27,6 +27,7 @@ both_backends!(
     a_forged_or_borrowed_pull_cursor_reveals_nothing,
     photo_metadata_and_events_show_only_what_the_reader_may_read,
     linking_another_sites_photo_by_its_id_reveals_and_grants_nothing,
+    console_pages_isolate_sites_and_organisations_like_the_api,
 );
 
 /// Who calls.
@@ -1308,4 +1309,215 @@ async fn linking_another_sites_photo_by_its_id_reveals_and_grants_nothing(backen
             .status(),
         200
     );
+}
+
+/// A console page or form, and who may read what it names.
+struct ConsoleCase {
+    method: &'static str,
+    /// The path with `{}` where the entity's id goes.
+    path: String,
+    readers: Readers,
+    /// The entity's id (for a form under a webhook, the delivery's).
+    real: String,
+}
+
+/// The console's pages and forms that name one entity, and the admin pages (which name the
+/// organisation's people, clients and webhooks).
+fn console_cases(fx: &Fixture) -> Vec<ConsoleCase> {
+    let c = |method, path: &str, readers, real: &str| ConsoleCase {
+        method,
+        path: path.to_string(),
+        readers,
+        real: real.to_string(),
+    };
+    let hook = format!("/admin/webhooks/{}/deliveries/{{}}/redeliver", fx.webhook);
+    vec![
+        c("GET", "/hazards/{}", Readers::Plant, &fx.hazard),
+        c("POST", "/hazards/{}/cancel", Readers::Plant, &fx.hazard),
+        c("GET", "/inspections/{}", Readers::Plant, &fx.inspection),
+        c(
+            "POST",
+            "/conflicts/{}/resolve",
+            Readers::Supervisors,
+            &fx.conflict,
+        ),
+        c("GET", "/admin/users/{}", Readers::Admins, &fx.spare_user),
+        c(
+            "POST",
+            "/admin/users/{}/roles",
+            Readers::Admins,
+            &fx.spare_user,
+        ),
+        c(
+            "POST",
+            "/admin/users/{}/roles/revoke",
+            Readers::Admins,
+            &fx.spare_user,
+        ),
+        c(
+            "POST",
+            "/admin/clients/{}/revoke",
+            Readers::Admins,
+            &fx.spare_client,
+        ),
+        c("GET", "/admin/webhooks/{}", Readers::Admins, &fx.webhook),
+        c("POST", &hook, Readers::Admins, &fx.delivery),
+    ]
+}
+
+/// The admin pages that name no entity: a 404 for everyone but admins.
+const CONSOLE_ADMIN_PAGES: [&str; 7] = [
+    "/admin",
+    "/admin/sites",
+    "/admin/users",
+    "/admin/templates",
+    "/admin/clients",
+    "/admin/webhooks",
+    "/admin/ledger",
+];
+
+/// Pages that list what the visitor may see: they must show nothing of the plant to those
+/// who cannot read it.
+const CONSOLE_LISTS: [&str; 8] = [
+    "/",
+    "/hazards",
+    "/inspections",
+    "/conflicts",
+    "/events",
+    "/dashboard",
+    "/ledger/hazards.csv",
+    "/admin/templates",
+];
+
+async fn console_pages_isolate_sites_and_organisations_like_the_api(backend: Backend) {
+    use crate::console::Browser;
+    let app = spawn_app_with(backend, |c| {
+        c.webhook_allow_hosts = vec!["127.0.0.1".into()];
+        c.webhook_concurrency = 0;
+    })
+    .await;
+    let c = crew(&app).await;
+    let fx = fixture(&app, &c).await;
+    stranger(&app).await;
+    let who = [
+        (Who::Outsider, "outsider@example.com"),
+        (Who::Stranger, "stranger@example.com"),
+        (Who::Inspector, "inspector@example.com"),
+        (Who::Supervisor, "supervisor@example.com"),
+        (Who::Manager, "manager@example.com"),
+        (Who::Admin, crate::helpers::ADMIN_EMAIL),
+    ];
+    let cases = console_cases(&fx);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    // Those who may not read come first, so that no reader's form changes what they meet.
+    for (w, email) in who {
+        let mut b = Browser::signed_in(&app, email).await;
+        let csrf = b.get("/").await.csrf();
+        let random = uuid::Uuid::now_v7().to_string();
+        for case in &cases {
+            let may = reads(w, case.readers);
+            let real_path = case.path.replace("{}", &case.real);
+            let random_path = case.path.replace("{}", &random);
+            if may {
+                if case.method == "GET" {
+                    let real = b.get(&real_path).await;
+                    if real.status != 200 {
+                        failures.push(format!(
+                            "{w:?} GET {real_path}: {} for a reader",
+                            real.status
+                        ));
+                    }
+                }
+                continue;
+            }
+            let (real, none) = if case.method == "GET" {
+                (b.get(&real_path).await, b.get(&random_path).await)
+            } else {
+                let fields = [
+                    ("csrf", csrf.as_str()),
+                    ("site_id", fx.plant.as_str()),
+                    ("role", "manager"),
+                    ("reason", "probe"),
+                    ("resolution", "keep_server"),
+                ];
+                (
+                    b.post(&real_path, &fields).await,
+                    b.post(&random_path, &fields).await,
+                )
+            };
+            checked += 1;
+            let real_body = real.body.replace(&case.real, "ID");
+            let none_body = none.body.replace(&random, "ID");
+            if real.status != 404 || none.status != 404 || real_body != none_body {
+                failures.push(format!(
+                    "{w:?} {} {}: {} vs {} for a random id",
+                    case.method, case.path, real.status, none.status
+                ));
+            }
+            for s in fx.secrets() {
+                if real.body.contains(s) {
+                    failures.push(format!("{w:?} {} {} shows {s}", case.method, case.path));
+                }
+            }
+        }
+        let not_found = b.get(&format!("/hazards/{random}")).await;
+        for path in CONSOLE_ADMIN_PAGES {
+            let page = b.get(path).await;
+            checked += 1;
+            // The other organisation's admin sees their own organisation's administration.
+            if matches!(w, Who::Admin | Who::Stranger) {
+                if !(page.status == 200 || (page.status == 303 && path == "/admin")) {
+                    failures.push(format!("{w:?} GET {path}: {}", page.status));
+                }
+                if w == Who::Stranger {
+                    for s in fx.secrets() {
+                        if page.body.contains(s) {
+                            failures.push(format!("{w:?} GET {path} shows {s}"));
+                        }
+                    }
+                }
+            } else if page.status != 404 || page.body != not_found.body {
+                failures.push(format!(
+                    "{w:?} GET {path}: {} and not the 404 page",
+                    page.status
+                ));
+            }
+        }
+        if !matches!(w, Who::Outsider | Who::Stranger) {
+            continue;
+        }
+        for path in CONSOLE_LISTS {
+            let page = b.get(path).await;
+            checked += 1;
+            for s in fx.secrets() {
+                if page.body.contains(s) {
+                    failures.push(format!("{w:?} GET {path} shows {s}"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // The probes changed nothing: the spare user keeps their one role, the client and the
+    // hazard are as they were.
+    let user = app.get_json("/v1/users?limit=500", &c.admin).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == fx.spare_user.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        user["memberships"],
+        json!([{"site_id": fx.workshop, "role": "inspector"}])
+    );
+    let h = app
+        .get_json(&format!("/v1/hazards/{}", fx.hazard), &c.admin)
+        .await;
+    assert_eq!(h["state"], "reported");
 }

@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod closed_loop;
 mod console;
+mod console_admin;
 mod console_browser;
 mod crash;
 mod dashboard;

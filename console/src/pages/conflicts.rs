@@ -9,7 +9,6 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::error::ConsoleError;
-use crate::i18n::show_time;
 use crate::layout::{page_with_status, see_other};
 use crate::pages::words::refusal_words;
 use crate::visitor::{Command, Ctx};
@@ -79,7 +78,7 @@ fn render(
                     @if let Some(f) = &r.field { dt { (ctx.t("conflict-field")) } dd { (f) } }
                     dt { (ctx.t("conflict-winning")) } dd { (value_text(&r.winning_value)) }
                     dt { (ctx.t("conflict-losing")) } dd { (value_text(&r.losing_value)) }
-                    dt { (ctx.t("field-time")) } dd { (show_time(r.created_at)) }
+                    dt { (ctx.t("field-time")) } dd { (ctx.time(r.created_at)) }
                 }
                 form method="post" action={"/conflicts/" (r.id) "/resolve"} class="command" {
                     input type="hidden" name="csrf" value=(ctx.visitor.csrf);

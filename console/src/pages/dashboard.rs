@@ -1,5 +1,6 @@
 //! The dashboard: hazards by state and grade per site, overdue over time, closure rate and
-//! median days to close by month; charts drawn on the server as SVG, figures also as tables.
+//! median days to close by month (calendar months of the organisation's time zone); charts
+//! drawn on the server as SVG, figures also as tables.
 
 use actix_web::HttpResponse;
 use hazardloop_storage::{access, dashboard, now_ms, stats};
@@ -7,7 +8,6 @@ use maud::html;
 
 use crate::charts;
 use crate::error::ConsoleError;
-use crate::i18n::DISPLAY_OFFSET_MINUTES;
 use crate::layout::page;
 use crate::visitor::Ctx;
 
@@ -28,20 +28,14 @@ const GRADES: [&str; 2] = ["general", "major"];
 pub async fn show(ctx: Ctx) -> Result<HttpResponse, ConsoleError> {
     let now = now_ms();
     let auth = ctx.auth.clone();
+    let zone = ctx.visitor.zone.clone();
     let (st, months) = ctx
         .state
         .db
         .read(move |c| {
             let paths = access::visible_paths(c, &auth.org_id, &auth.user_id, auth.is_admin)?;
             let st = stats::hazard_stats(c, &auth.org_id, paths.as_deref(), now)?;
-            let m = dashboard::monthly(
-                c,
-                &auth.org_id,
-                paths.as_deref(),
-                now,
-                DISPLAY_OFFSET_MINUTES,
-                MONTHS,
-            )?;
+            let m = dashboard::monthly(c, &auth.org_id, paths.as_deref(), now, &zone, MONTHS)?;
             Ok((st, m))
         })
         .await?;

@@ -7,7 +7,7 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::error::ConsoleError;
-use crate::i18n::{event_name, show_time};
+use crate::i18n::event_name;
 use crate::layout::page;
 use crate::pages::names::names_of;
 use crate::visitor::Ctx;
@@ -74,8 +74,8 @@ pub async fn feed(ctx: Ctx, q: web::Query<FeedQuery>) -> Result<HttpResponse, Co
                         }
                     }
                     td { @if let Some(a) = &e.actor_id { (names.get(a).cloned().unwrap_or_default()) } }
-                    td { @if let Some(t) = e.device_time { (show_time(t)) } @else { "—" } }
-                    td { (show_time(e.server_time)) }
+                    td { @if let Some(t) = e.device_time { (ctx.time(t)) } @else { "—" } }
+                    td { (ctx.time(e.server_time)) }
                 } } }
             } }
         }

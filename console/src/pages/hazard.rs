@@ -18,7 +18,7 @@ use maud::{html, Markup};
 use serde_json::{json, Map, Value};
 
 use crate::error::ConsoleError;
-use crate::i18n::{local_input_to_rfc3339, show_time};
+use crate::i18n::local_input_to_rfc3339;
 use crate::layout::{page_with_status, see_other};
 use crate::pages::words::{arg_label, invalid_field, missing_fields, refusal_words};
 use crate::visitor::{Command, Ctx, FormFields};
@@ -157,12 +157,12 @@ fn render(ctx: &Ctx, l: &Loaded, done: Option<&str>, refused: Option<Refused>) -
             dt { (ctx.t("field-location")) } dd { (h.location) }
             dt { (ctx.t("field-description")) } dd class="text" { (h.description) }
             dt { (ctx.t("field-reporter")) } dd { (name_of(&Some(h.reporter_id.clone()))) }
-            dt { (ctx.t("field-reported")) } dd { (show_time(h.reported_at)) }
+            dt { (ctx.t("field-reported")) } dd { (ctx.time(h.reported_at)) }
             @if h.owner_id.is_some() {
                 dt { (ctx.t("field-owner")) } dd { (name_of(&h.owner_id)) }
                 dt { (ctx.t("field-verifier")) } dd { (name_of(&h.verifier_id)) }
             }
-            @if let Some(d) = h.deadline { dt { (ctx.t("field-deadline")) } dd { (show_time(d)) } }
+            @if let Some(d) = h.deadline { dt { (ctx.t("field-deadline")) } dd { (ctx.time(d)) } }
             @if let Some(m) = &h.measures { dt { (ctx.t("field-measures")) } dd class="text" { (m) } }
             @if let Some(insp) = &h.inspection_id {
                 dt { (ctx.t("field-inspection")) }
@@ -213,7 +213,7 @@ fn photo_panel(ctx: &Ctx, l: &Loaded) -> Markup {
                         }
                         figcaption {
                             @if let Some(r) = row {
-                                @if let Some(at) = r.captured_at { span { (ctx.t("photo-captured")) ": " (show_time(at)) } br; }
+                                @if let Some(at) = r.captured_at { span { (ctx.t("photo-captured")) ": " (ctx.time(at)) } br; }
                                 @if let (Some(lat), Some(lon)) = (r.gps_lat, r.gps_lon) {
                                     span { (ctx.t("photo-gps")) ": " (format!("{lat:.5}, {lon:.5}")) } br;
                                 }
@@ -266,8 +266,8 @@ fn timeline(ctx: &Ctx, l: &Loaded) -> Markup {
                     tbody {
                         @for e in &l.events {
                             tr {
-                                td { @if let Some(d) = e.device_time { (show_time(d)) } @else { "—" } }
-                                td { (show_time(e.server_time)) }
+                                td { @if let Some(d) = e.device_time { (ctx.time(d)) } @else { "—" } }
+                                td { (ctx.time(e.server_time)) }
                                 td { @if let Some(a) = &e.actor_id { (l.names.get(a).cloned().unwrap_or_else(|| a.clone())) } }
                                 td { (event_words(ctx, e)) }
                             }
@@ -391,7 +391,7 @@ fn command_form(ctx: &Ctx, l: &Loaded, cmd: &str, refused: Option<&Refused>) -> 
 }
 
 /// The mutation arguments a command form stands for.
-fn args_of(cmd: &str, hazard_id: &str, form: &FormFields) -> Value {
+fn args_of(zone: &jiff::tz::TimeZone, cmd: &str, hazard_id: &str, form: &FormFields) -> Value {
     let mut args = Map::new();
     args.insert("hazard_id".into(), json!(hazard_id));
     let mut five = Map::new();
@@ -404,7 +404,7 @@ fn args_of(cmd: &str, hazard_id: &str, form: &FormFields) -> Value {
         for n in names {
             let Some(v) = form.get(n) else { continue };
             let v = if n.ends_with("deadline") {
-                local_input_to_rfc3339(v)
+                local_input_to_rfc3339(zone, v)
             } else {
                 v.to_string()
             };
@@ -436,7 +436,11 @@ pub async fn run(
     ctx.visitor.here = format!("/hazards/{id}");
     let name = WorkflowCommand::static_name(&raw_cmd).ok_or(ConsoleError::NotFound)?;
     let base = form.get("version").and_then(|v| v.parse::<i64>().ok());
-    let m = mutation(&format!("hazard.{name}"), args_of(name, &id, &form), base);
+    let m = mutation(
+        &format!("hazard.{name}"),
+        args_of(&ctx.visitor.zone, name, &id, &form),
+        base,
+    );
     match run_one(&ctx.state, &ctx.auth, m).await {
         Ok(_) => Ok(see_other(&format!("/hazards/{id}?done={name}"), &[])),
         Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {

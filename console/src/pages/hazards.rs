@@ -182,7 +182,7 @@ pub async fn list(ctx: Ctx, query: web::Query<ListQuery>) -> Result<HttpResponse
         @if rows.is_empty() {
             p class="empty" { (ctx.t("hazards-none")) }
         } @else {
-            (hazard_table(lang, &rows, now, "hazard-list"))
+            (hazard_table(lang, &ctx.visitor.zone, &rows, now, "hazard-list"))
         }
         nav class="pager" {
             @if !query.cursor.is_empty() {

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ConsoleError;
-use crate::i18n::show_time;
 use crate::layout::page;
 use crate::pages::names::names_of;
 use crate::visitor::Ctx;
@@ -77,7 +76,7 @@ pub async fn list(ctx: Ctx, q: web::Query<ListQuery>) -> Result<HttpResponse, Co
                     td { (site_names.get(&r.site_id).cloned().unwrap_or_default()) }
                     td { (names.get(&r.inspector_id).cloned().unwrap_or_default()) }
                     td { (ctx.t(&format!("inspection-{}", r.status))) }
-                    td { @if let Some(t) = r.started_at_device { (show_time(t)) } }
+                    td { @if let Some(t) = r.started_at_device { (ctx.time(t)) } }
                 } } }
             } }
         }
@@ -149,8 +148,8 @@ pub async fn show(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, Con
             dt { (ctx.t("field-site")) } dd { (site) }
             dt { (ctx.t("field-inspector")) } dd { (names.get(&row.inspector_id).cloned().unwrap_or_default()) }
             dt { (ctx.t("field-status")) } dd id="inspection-status" { (ctx.t(&format!("inspection-{}", row.status))) }
-            dt { (ctx.t("field-started")) } dd { @if let Some(t) = row.started_at_device { (show_time(t)) } }
-            dt { (ctx.t("field-finished")) } dd { @if let Some(t) = row.finished_at_device { (show_time(t)) } }
+            dt { (ctx.t("field-started")) } dd { @if let Some(t) = row.started_at_device { (ctx.time(t)) } }
+            dt { (ctx.t("field-finished")) } dd { @if let Some(t) = row.finished_at_device { (ctx.time(t)) } }
         }
         h2 { (ctx.t("answers")) }
         div class="scroll" { table id="answers" {
@@ -165,8 +164,8 @@ pub async fn show(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, Con
                 td { (prompts.iter().find(|(k, _)| *k == a.item_key).map(|(_, p)| p.clone()).unwrap_or_else(|| a.item_key.clone())) }
                 td { (answer_text(&a.value)) }
                 td { (names.get(&a.answered_by).cloned().unwrap_or_default()) }
-                td { @if let Some(t) = a.device_time { (show_time(t)) } @else { "—" } }
-                td { (show_time(a.updated_at)) }
+                td { @if let Some(t) = a.device_time { (ctx.time(t)) } @else { "—" } }
+                td { (ctx.time(a.updated_at)) }
             } } }
         } }
     };

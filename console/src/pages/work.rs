@@ -88,7 +88,7 @@ pub async fn show(ctx: Ctx) -> Result<HttpResponse, ConsoleError> {
                 @if rows.is_empty() {
                     p class="empty" { (ctx.t("work-empty")) }
                 } @else {
-                    (hazard_table(lang, &rows[..rows.len().min(SHOWN as usize)], now, &format!("list-{id}")))
+                    (hazard_table(lang, &ctx.visitor.zone, &rows[..rows.len().min(SHOWN as usize)], now, &format!("list-{id}")))
                 }
             }
         }
