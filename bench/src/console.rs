@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use diesel::prelude::*;
 use hazardloop_storage::schema::hazards;
-use hazardloop_storage::{Db, DbConn, DbSettings};
+use hazardloop_storage::{Db, DbSettings};
 use reqwest::header;
 
 use crate::client::{Api, Crew};
@@ -217,16 +217,7 @@ async fn one_backend(backend: Backend, args: &ConsoleArgs) -> Result<Vec<Vec<Str
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             seed(&db, &site, &user, n, 100, &done)?;
-            // PostgreSQL's autovacuum analyzes a table within a minute of a bulk load; the
-            // pages are asked for at once, so analyze as it would have (the planner otherwise
-            // plans with the empty table's statistics).
-            db.write_blocking(|c| {
-                if let DbConn::Pg(c) = c {
-                    diesel::sql_query("ANALYZE hazards").execute(c)?;
-                }
-                Ok::<_, hazardloop_storage::StorageError>(())
-            })
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            crate::first_sync::settle(&db)?;
             db.read_blocking(|c| {
                 Ok(hazards::table
                     .select(hazards::id)

@@ -2,7 +2,7 @@
 //! the same audit chain entries and the same event feed entries), refusals are shown in
 //! words, and times and months follow the organisation's time zone.
 
-use hazardloop_storage::change::{verify_chain, ChainReport};
+use hazardloop_storage::audit::{verify_chain, ChainReport};
 use serde_json::{json, Value};
 
 use crate::closed_loop::{assign, report};
