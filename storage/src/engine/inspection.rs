@@ -13,11 +13,12 @@ use hazardloop_sync::{report_allowed, Hlc, Role};
 use serde_json::{json, Value};
 
 use super::hazard::{insert_reported, new_hazard, NewHazard};
-use super::{
-    gps_arg, id_arg, opt_id_arg, site_arg, text_arg, time_arg, Applied, Ctx, Failure,
-    MutationRejection, RejectionCode,
+use hazardloop_sync::protocol::{
+    Arg, InspectionAnswer, InspectionDelete, InspectionStart, InspectionSubmit, TemplateRef,
 };
-use crate::change::EventInput;
+
+use super::{site_named, Applied, Ctx, Failure, MutationRejection, RejectionCode};
+use crate::audit::EventInput;
 use crate::inspections::{self, Answer, Inspection};
 use crate::schema::{answer_history, answers, hazards, inspections as i};
 use crate::{new_id, sites, templates, DbConn, StorageError};
@@ -83,9 +84,9 @@ fn save(conn: &mut DbConn, ctx: &mut Ctx<'_>, row: &mut Inspection) -> Result<()
 fn load_writable(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    inspection_id: &Arg<String>,
 ) -> Result<(Inspection, sites::Site), Failure> {
-    let id = id_arg(args, "inspection_id")?;
+    let id = inspection_id.clone()?;
     // Visibility first, decided before the lookup: an inspection the caller may not read
     // answers exactly as a random id, before any permission or state is looked at.
     let visibility = ctx.visibility(conn)?;
@@ -123,21 +124,18 @@ fn load_writable(
 pub(super) fn start(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    args: &InspectionStart,
 ) -> Result<Applied, Failure> {
-    let site = site_arg(conn, ctx, args)?;
+    let site = site_named(conn, ctx, &args.site_id.clone()?)?;
     if !report_allowed(ctx.role_at(conn, &site)?) {
         return Err(MutationRejection::forbidden(
             "starting an inspection needs a role at the site",
         )
         .into());
     }
-    let template = match (
-        opt_id_arg(args, "template_id")?,
-        text_arg(args, "template_key", 200)?,
-    ) {
-        (Some(id), _) => templates::get(conn, &ctx.caller.org_id, &id).ok(),
-        (None, Some(key)) => match args.get("template_version").and_then(Value::as_i64) {
+    let template = match args.template.clone()? {
+        TemplateRef::Id(id) => templates::get(conn, &ctx.caller.org_id, &id).ok(),
+        TemplateRef::Key { key, version } => match version {
             Some(v) => templates::version(
                 conn,
                 &ctx.caller.org_id,
@@ -147,12 +145,11 @@ pub(super) fn start(
             .ok(),
             None => templates::latest(conn, &ctx.caller.org_id, &key)?,
         },
-        (None, None) => return Err(MutationRejection::missing(&["template_id"]).into()),
     };
     let Some(template) = template else {
         return Err(MutationRejection::invalid("template_id", "no such template version").into());
     };
-    let id = opt_id_arg(args, "id")?.unwrap_or_else(new_id);
+    let id = args.id.clone()?.unwrap_or_else(new_id);
     if inspections::id_taken(conn, &id)? {
         // Its inspection comes back only to whoever may read it; anyone else (another site,
         // another organisation) learns no more than that the id is taken.
@@ -182,12 +179,13 @@ pub(super) fn start(
         status: "draft".into(),
         deleted: false,
         started_at_device: Some(
-            time_arg(args, "started_at")?
+            args.started_at
+                .clone()?
                 .unwrap_or(ctx.device_time)
                 .min(ctx.now + 300_000),
         ),
         finished_at_device: None,
-        gps: gps_arg(args, "gps")?,
+        gps: args.gps.clone()?,
         submitted_at: None,
         version: 1,
         created_at: ctx.now,
@@ -211,9 +209,9 @@ pub(super) fn start(
 pub(super) fn answer(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    args: &InspectionAnswer,
 ) -> Result<Applied, Failure> {
-    let (mut row, _) = load_writable(conn, ctx, args)?;
+    let (mut row, _) = load_writable(conn, ctx, &args.inspection_id)?;
     if row.status != "draft" {
         let cur = current(conn, &row);
         return Err(MutationRejection::new(
@@ -224,10 +222,8 @@ pub(super) fn answer(
         .with_current(cur)
         .into());
     }
-    let Some(key) = text_arg(args, "item_key", 200)?.filter(|k| !k.is_empty()) else {
-        return Err(MutationRejection::missing(&["item_key"]).into());
-    };
-    let value = args.get("value").cloned().unwrap_or(Value::Null);
+    let key = args.item_key.clone()?;
+    let value = args.value.clone();
     let template = templates::get(conn, &ctx.caller.org_id, &row.template_id)?.template()?;
     let Some(item) = template.item(&key) else {
         return Err(MutationRejection::new(
@@ -344,9 +340,9 @@ pub(super) fn answer(
 pub(super) fn submit(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    args: &InspectionSubmit,
 ) -> Result<Applied, Failure> {
-    let (mut row, site) = load_writable(conn, ctx, args)?;
+    let (mut row, site) = load_writable(conn, ctx, &args.inspection_id)?;
     if row.status == "submitted" {
         // Submitting again (a retry) changes nothing and raises nothing twice.
         return applied(conn, &row, false, vec![]);
@@ -360,7 +356,9 @@ pub(super) fn submit(
         let cur = current(conn, &row);
         return Err(MutationRejection::missing(&names).with_current(cur).into());
     }
-    let finished = time_arg(args, "finished_at")?
+    let finished = args
+        .finished_at
+        .clone()?
         .unwrap_or(ctx.device_time)
         .min(ctx.now + 300_000);
     row.status = "submitted".into();
@@ -426,9 +424,9 @@ pub(super) fn submit(
 pub(super) fn delete(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    args: &InspectionDelete,
 ) -> Result<Applied, Failure> {
-    let (mut row, _) = load_writable(conn, ctx, args)?;
+    let (mut row, _) = load_writable(conn, ctx, &args.inspection_id)?;
     if row.status != "draft" {
         let cur = current(conn, &row);
         return Err(MutationRejection::new(

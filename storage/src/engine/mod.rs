@@ -27,7 +27,7 @@ pub use hazardloop_sync::{MutationRejection, RejectionCode};
 pub use outcome::{Applied, Outcome};
 pub use template::template_view;
 
-pub(crate) use arguments::{gps_arg, id_arg, opt_id_arg, photos_arg, site_arg, text_arg, time_arg};
+pub(crate) use arguments::site_named;
 pub(crate) use context::Ctx;
 pub(crate) use outcome::Failure;
 pub(crate) use photo_links::link_photos;
@@ -35,7 +35,6 @@ pub(crate) use photo_links::link_photos;
 use diesel::Connection;
 use hazardloop_sync::{clamp_device_time, GradeScale, Hlc, Mutation, Policy};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::change::Change;
 use crate::{orgs, DbConn, StorageError};
@@ -178,29 +177,19 @@ fn dispatch(
     parsed: &MutationArgs,
     base_version: Option<i64>,
 ) -> Result<Applied, Failure> {
-    use MutationName as N;
     match parsed {
         MutationArgs::PhotoLink(link) => photo_links::photo_link(conn, ctx, link),
         MutationArgs::Command { command, args } => {
             hazard::command(conn, ctx, command, args, base_version)
         }
-        MutationArgs::Object { name, args } => match name {
-            N::TemplateImport => template::import(conn, ctx, args),
-            N::InspectionStart => inspection::start(conn, ctx, args),
-            N::InspectionAnswer => inspection::answer(conn, ctx, args),
-            N::InspectionSubmit => inspection::submit(conn, ctx, args),
-            N::InspectionDelete => inspection::delete(conn, ctx, args),
-            N::HazardReport => hazard::report(conn, ctx, args),
-            N::HazardUpdate => hazard::update(conn, ctx, args, base_version),
-            N::ReportSign => report::sign(conn, ctx, args),
-            N::ReportSubmit => report::submit(conn, ctx, args),
-            // Parsed as `PhotoLink` or `Command` above.
-            other => Err(MutationRejection::new(
-                RejectionCode::UnknownMutation,
-                format!("mutation {other} takes typed arguments"),
-                json!({}),
-            )
-            .into()),
-        },
+        MutationArgs::HazardReport(a) => hazard::report(conn, ctx, a),
+        MutationArgs::HazardUpdate(a) => hazard::update(conn, ctx, a, base_version),
+        MutationArgs::InspectionStart(a) => inspection::start(conn, ctx, a),
+        MutationArgs::InspectionAnswer(a) => inspection::answer(conn, ctx, a),
+        MutationArgs::InspectionSubmit(a) => inspection::submit(conn, ctx, a),
+        MutationArgs::InspectionDelete(a) => inspection::delete(conn, ctx, a),
+        MutationArgs::TemplateImport(a) => template::import(conn, ctx, a),
+        MutationArgs::ReportSign(a) => report::sign(conn, ctx, a),
+        MutationArgs::ReportSubmit(a) => report::submit(conn, ctx, a),
     }
 }

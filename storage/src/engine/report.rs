@@ -8,31 +8,33 @@
 use hazardloop_sync::period::Period;
 use serde_json::{json, Value};
 
-use super::{
-    opt_id_arg, site_arg, text_arg, Applied, Ctx, Failure, MutationRejection, RejectionCode,
-};
-use crate::change::EventInput;
+use hazardloop_sync::protocol::{ReportScope, ReportSubmit};
+
+use super::{site_named, Applied, Ctx, Failure, MutationRejection, RejectionCode};
+use crate::audit::EventInput;
 use crate::reports::{self, Scope};
 use crate::signoffs::{self, Signoff};
 use crate::{orgs, DbConn};
 
-fn period_arg(args: &Value) -> Result<Period, Failure> {
-    let text = |k: &str| args.get(k).and_then(Value::as_str);
-    Period::parse(text("period"), text("from"), text("to"))
-        .map_err(|m| MutationRejection::invalid("period", m).into())
-}
-
 /// The scope named by `site_id` (visible to the caller) or the whole organisation (the
-/// principal answers for all of it, whatever sites they have a role at).
-fn scope_arg(conn: &mut DbConn, ctx: &mut Ctx<'_>, args: &Value) -> Result<Scope, Failure> {
-    let site = match opt_id_arg(args, "site_id")? {
-        Some(_) => Some(site_arg(conn, ctx, args)?),
+/// principal answers for all of it, whatever sites they have a role at), and the period.
+fn scope_arg(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &ReportScope,
+) -> Result<(Period, Scope), Failure> {
+    let period = args.period.clone()?;
+    let site = match args.site_id.clone()? {
+        Some(id) => Some(site_named(conn, ctx, &id)?),
         None => None,
     };
-    Ok(Scope {
-        site,
-        visible: None,
-    })
+    Ok((
+        period,
+        Scope {
+            site,
+            visible: None,
+        },
+    ))
 }
 
 fn is_principal(conn: &mut DbConn, ctx: &Ctx<'_>) -> Result<bool, Failure> {
@@ -71,9 +73,12 @@ fn event(ctx: &Ctx<'_>, s: &Signoff, name: &str, payload: Value) -> EventInput {
 }
 
 /// Signs a finished period's report: `period` (or `from`/`to`), optional `site_id`.
-pub(super) fn sign(conn: &mut DbConn, ctx: &mut Ctx<'_>, args: &Value) -> Result<Applied, Failure> {
-    let period = period_arg(args)?;
-    let scope = scope_arg(conn, ctx, args)?;
+pub(super) fn sign(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    args: &ReportScope,
+) -> Result<Applied, Failure> {
+    let (period, scope) = scope_arg(conn, ctx, args)?;
     if !is_principal(conn, ctx)? {
         return Err(MutationRejection::forbidden(
             "only the organisation's principal signs its reports",
@@ -131,11 +136,10 @@ pub(super) fn sign(conn: &mut DbConn, ctx: &mut Ctx<'_>, args: &Value) -> Result
 pub(super) fn submit(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    args: &ReportSubmit,
 ) -> Result<Applied, Failure> {
-    let period = period_arg(args)?;
-    let scope = scope_arg(conn, ctx, args)?;
-    let reference = text_arg(args, "reference", 500)?.filter(|r| !r.is_empty());
+    let (period, scope) = scope_arg(conn, ctx, &args.scope)?;
+    let reference = args.reference.clone()?;
     if !(ctx.caller.is_admin || is_principal(conn, ctx)?) {
         return Err(MutationRejection::forbidden(
             "only the principal or an admin records a report's submission",

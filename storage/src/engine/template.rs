@@ -2,11 +2,11 @@
 //! content changes nothing.
 
 use diesel::prelude::*;
-use hazardloop_sync::Template;
+use hazardloop_sync::protocol::TemplateImport;
 use serde_json::{json, Value};
 
 use super::{Applied, Ctx, Failure, MutationRejection, RejectionCode};
-use crate::change::EventInput;
+use crate::audit::EventInput;
 use crate::schema::templates as t;
 use crate::templates::{self, TemplateRow};
 use crate::{new_id, DbConn};
@@ -30,18 +30,14 @@ fn applied(row: &TemplateRow, created: bool) -> Applied {
 pub(super) fn import(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    args: &TemplateImport,
 ) -> Result<Applied, Failure> {
     if !ctx.caller.is_admin {
         return Err(
             MutationRejection::forbidden("only an organisation admin publishes templates").into(),
         );
     }
-    let Some(raw) = args.get("template").filter(|v| !v.is_null()) else {
-        return Err(MutationRejection::missing(&["template"]).into());
-    };
-    let template: Template = serde_json::from_value(raw.clone())
-        .map_err(|e| MutationRejection::invalid("template", e.to_string()))?;
+    let template = args.template.clone()?;
     if let Err(problems) = template.validate() {
         return Err(MutationRejection::new(
             RejectionCode::Invalid,

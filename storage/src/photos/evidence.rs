@@ -12,7 +12,8 @@ use diesel::prelude::*;
 use hazardloop_sync::evidence::{capture_age, outside_radius, Claim, Flag, Point};
 use serde_json::{json, Value};
 
-use super::{links::PhotoLink, Photo};
+use super::link_rows::{self, PhotoLink};
+use super::Photo;
 use crate::audit::EventInput;
 use crate::change::Change;
 use crate::schema::photo_links;
@@ -116,7 +117,7 @@ pub fn judge_links(
     now: i64,
     max_capture_age_ms: i64,
 ) -> Result<(), StorageError> {
-    let links = super::links(conn, &photo.org_id, &photo.sha256)?;
+    let links = link_rows::links(conn, &photo.org_id, &photo.sha256)?;
     let mut change: Option<Change> = None;
     // An unvouched link shows the photo as pending and must tell its entity nothing about it.
     for link in links.into_iter().filter(|l| l.vouched) {

@@ -13,6 +13,7 @@
 mod access;
 pub mod evidence;
 mod intake;
+mod link_rows;
 mod links;
 mod renderers;
 pub mod store;
@@ -30,9 +31,9 @@ use crate::{now_ms, DbConn, StorageError};
 
 pub use access::{readable, visible_links};
 pub use intake::{Digest, Intake};
+pub use link_rows::{links, PhotoLink};
 pub use links::{
-    link, link_evidence, links, of_entity, statuses, vouch, EntityPhoto, LinkTarget, Linked,
-    LinkedBy, PhotoLink,
+    link, link_evidence, of_entity, statuses, vouch, EntityPhoto, LinkTarget, Linked, LinkedBy,
 };
 pub use renderers::Renderers;
 pub use store::{Arrival, PhotoError, PhotoSettings, PhotoStore, Uploader};

@@ -1,7 +1,9 @@
-//! A page of a pull as it goes out: its items and their JSON, written by hand from stored
-//! sync forms so a page is a concatenation of texts, not a JSON tree.
+//! A page of a pull as it goes out: its items and their JSON, written from stored sync forms
+//! so a page is a concatenation of texts, not a JSON tree. The page's shape and its byte
+//! writer are `hazardloop_sync::protocol::PullPage`'s (`sync/src/protocol/pull.rs`); here
+//! only the entities' data is written.
 
-use serde::Serialize;
+use hazardloop_sync::protocol::pull::{self as wire, push_json};
 use serde_json::Value;
 
 use crate::{hazards, inspections};
@@ -33,15 +35,6 @@ impl EntityData {
     }
 }
 
-/// Appends `value` as JSON (`null` in the impossible case that it does not serialise).
-fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    let mark = out.len();
-    if serde_json::to_writer(&mut *out, value).is_err() {
-        out.truncate(mark);
-        out.extend_from_slice(b"null");
-    }
-}
-
 /// One item of a page: an entity's current state, or a tombstone.
 #[derive(Debug, Clone)]
 pub struct PullItem {
@@ -56,22 +49,19 @@ pub struct PullItem {
 
 impl PullItem {
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"type\":");
-        push_json(out, &self.entity_type);
-        out.extend_from_slice(b",\"id\":");
-        push_json(out, &self.id);
-        out.extend_from_slice(
-            format!(",\"seq\":{},\"deleted\":{}", self.seq, self.deleted).as_bytes(),
+        wire::PullItem::write_open(
+            out,
+            &self.entity_type,
+            &self.id,
+            self.seq,
+            self.deleted,
+            self.reason,
         );
-        if let Some(reason) = self.reason {
-            out.extend_from_slice(b",\"reason\":");
-            push_json(out, reason);
-        }
         if let Some(data) = &self.data {
-            out.extend_from_slice(b",\"data\":");
+            out.extend_from_slice(wire::PullItem::DATA_KEY);
             data.write_json(out);
         }
-        out.push(b'}');
+        wire::PullItem::write_close(out);
     }
 
     /// The item as a JSON value (tests and tools; the answer is written with
@@ -108,21 +98,20 @@ impl PullPage {
             })
             .sum();
         let mut out = Vec::with_capacity(guess + 512);
-        out.extend_from_slice(b"{\"items\":[");
+        out.extend_from_slice(wire::PullPage::OPEN);
         for (n, item) in self.items.iter().enumerate() {
             if n > 0 {
                 out.push(b',');
             }
             item.write_json(&mut out);
         }
-        out.extend_from_slice(b"],\"next_cursor\":");
-        push_json(&mut out, &self.next_cursor);
-        out.extend_from_slice(format!(",\"has_more\":{},\"position\":", self.has_more).as_bytes());
-        push_json(&mut out, &self.position);
-        if let Some(total) = self.total {
-            out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
-        }
-        out.push(b'}');
+        wire::PullPage::write_close(
+            &mut out,
+            &self.next_cursor,
+            self.has_more,
+            &self.position,
+            self.total,
+        );
         out
     }
 }
@@ -182,6 +171,9 @@ mod tests {
             })
         );
         assert_eq!(page.items[1].to_value()["reason"], "not_visible");
+        let typed: wire::PullPage = serde_json::from_slice(&page.to_json()).expect("a pull page");
+        assert_eq!(typed.items.len(), 3);
+        assert_eq!(typed.total, Some(3));
         let last = PullPage {
             total: None,
             has_more: false,

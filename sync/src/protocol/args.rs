@@ -1,17 +1,29 @@
 //! A mutation's name and arguments, read once where the engine takes the mutation in.
 //!
 //! [`MutationArgs::parse`] turns the name into a [`MutationName`] (an unknown name is
-//! `unknown_mutation`) and reads the arguments of the mutations whose arguments do not depend
-//! on stored state into typed structs ([`PhotoLink`]). The others keep their JSON object
-//! because their refusals follow the design's order: a workflow command's arguments are read
-//! after its transition and permission are decided (`crate::decide_mutation`), an entity's
-//! visibility is decided before its other arguments. Their readers are the functions of
-//! [`read`], the same for every mutation, each naming the argument it refuses.
+//! `unknown_mutation`) and reads the arguments into one typed struct per mutation
+//! ([`PhotoLink`] here; the hazard, inspection, template and report ones in their files).
+//! Refusals follow the design's order, which puts an entity's or a site's visibility and the
+//! caller's permission before most arguments, so a struct whose mutation checks something
+//! stored first holds each field's read as an [`Arg`] (the value, or the refusal naming the
+//! field) and the engine reports it where it did when it read the JSON itself. A workflow
+//! command keeps its JSON object: `crate::decide_mutation` reads it into a `Command` after the
+//! transition and the permission. The readers are the functions of [`read`], the same for
+//! every mutation, each naming the argument it refuses.
 
 use serde_json::{json, Value};
 
+use super::hazard_args::{HazardReport, HazardUpdate};
+use super::inspection_args::{
+    InspectionAnswer, InspectionDelete, InspectionStart, InspectionSubmit, TemplateImport,
+};
 use super::rejection::{MutationRejection, RejectionCode};
+use super::report_args::{ReportScope, ReportSubmit};
 use crate::command::Command;
+
+/// One argument as read: its value, or the refusal naming it, reported by the engine in the
+/// design's order.
+pub type Arg<T> = Result<T, MutationRejection>;
 
 text_enum! {
     /// Every mutation the engine applies.
@@ -104,13 +116,24 @@ pub enum MutationArgs {
         /// The JSON object.
         args: Value,
     },
-    /// Every other mutation: the JSON object, read with [`read`] in the engine's order.
-    Object {
-        /// Which mutation.
-        name: MutationName,
-        /// The JSON object.
-        args: Value,
-    },
+    /// `hazard.report`.
+    HazardReport(Box<HazardReport>),
+    /// `hazard.update`.
+    HazardUpdate(HazardUpdate),
+    /// `inspection.start`.
+    InspectionStart(Box<InspectionStart>),
+    /// `inspection.answer`.
+    InspectionAnswer(InspectionAnswer),
+    /// `inspection.submit`.
+    InspectionSubmit(InspectionSubmit),
+    /// `inspection.delete`.
+    InspectionDelete(InspectionDelete),
+    /// `template.import`.
+    TemplateImport(TemplateImport),
+    /// `report.sign`.
+    ReportSign(ReportScope),
+    /// `report.submit`.
+    ReportSubmit(ReportSubmit),
 }
 
 impl MutationArgs {
@@ -130,10 +153,36 @@ impl MutationArgs {
                 json!({ "known": known }),
             ));
         };
-        Ok(match (name, name.command()) {
-            (MutationName::PhotoLink, _) => MutationArgs::PhotoLink(PhotoLink::parse(&args)?),
-            (_, Some(command)) => MutationArgs::Command { command, args },
-            _ => MutationArgs::Object { name, args },
+        use MutationName as N;
+        if let Some(command) = name.command() {
+            return Ok(MutationArgs::Command { command, args });
+        }
+        Ok(match name {
+            N::PhotoLink => MutationArgs::PhotoLink(PhotoLink::parse(&args)?),
+            N::HazardReport => MutationArgs::HazardReport(Box::new(HazardReport::parse(&args))),
+            N::HazardUpdate => MutationArgs::HazardUpdate(HazardUpdate::parse(&args)),
+            N::InspectionStart => {
+                MutationArgs::InspectionStart(Box::new(InspectionStart::parse(&args)))
+            }
+            N::InspectionAnswer => MutationArgs::InspectionAnswer(InspectionAnswer::parse(&args)),
+            N::InspectionSubmit => MutationArgs::InspectionSubmit(InspectionSubmit::parse(&args)),
+            N::InspectionDelete => MutationArgs::InspectionDelete(InspectionDelete::parse(&args)),
+            N::TemplateImport => MutationArgs::TemplateImport(TemplateImport::parse(&args)),
+            N::ReportSign => MutationArgs::ReportSign(ReportScope::parse(&args)),
+            N::ReportSubmit => MutationArgs::ReportSubmit(ReportSubmit::parse(&args)),
+            // Every `hazard.<command>` returned above.
+            N::HazardAssign
+            | N::HazardStart
+            | N::HazardRectifyOnSpot
+            | N::HazardSubmitRectification
+            | N::HazardVerify
+            | N::HazardReject
+            | N::HazardRegrade
+            | N::HazardExtendDeadline
+            | N::HazardCancel => MutationArgs::Command {
+                command: name.as_str().trim_start_matches("hazard."),
+                args,
+            },
         })
     }
 }

@@ -10,14 +10,25 @@
 //! `(device, seq)`.
 
 pub mod args;
+pub mod hazard_args;
+pub mod inspection_args;
 pub mod plan;
+pub mod pull;
 pub mod rejection;
+pub mod report_args;
 pub mod wire;
 
-pub use args::{MutationArgs, MutationName, PhotoLink};
+pub use args::{Arg, MutationArgs, MutationName, PhotoLink};
+pub use hazard_args::{FieldEdit, HazardReport, HazardUpdate};
+pub use inspection_args::{
+    InspectionAnswer, InspectionDelete, InspectionStart, InspectionSubmit, TemplateImport,
+    TemplateRef,
+};
 pub use plan::{plan, recorded_seqs_needed, PushPlan, RecordedResult, Step};
+pub use pull::{PullItem, PullPage};
 pub use rejection::{MutationRejection, RejectionCode};
+pub use report_args::{ReportScope, ReportSubmit};
 pub use wire::{
-    AppliedItem, InvalidItem, ParsedItem, PullItem, PullPage, PushItem, PushRequest,
-    PushRequestError, PushResponse, PushResult, MAX_SEQ,
+    AppliedItem, InvalidItem, ParsedItem, PushItem, PushRequest, PushRequestError, PushResponse,
+    PushResult, MAX_SEQ,
 };

@@ -469,43 +469,6 @@ pub struct PushResponse {
     pub write_cursor: String,
 }
 
-/// One item of a pull page: an entity's current state, or a tombstone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PullItem {
-    /// `hazard`, `inspection`, `template`, ...
-    #[serde(rename = "type")]
-    pub entity_type: String,
-    /// The entity's id.
-    pub id: String,
-    /// The change sequence of its latest write.
-    pub seq: i64,
-    /// A tombstone.
-    pub deleted: bool,
-    /// `not_visible` for a tombstone of an entity that left the caller's view.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The entity as it stands (absent on tombstones).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
-}
-
-/// A page of `GET /v1/sync/pull`. The server writes pages with its own byte writer
-/// (`storage::pull::PullPage::to_json`, for speed); this is the shape it writes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PullPage {
-    /// Changed entities and tombstones after the cursor.
-    pub items: Vec<PullItem>,
-    /// The opaque cursor to send next.
-    pub next_cursor: String,
-    /// More pages wait.
-    pub has_more: bool,
-    /// The change sequence this page reaches (compare with a push's `write_cursor`).
-    pub position: String,
-    /// While the first snapshot is delivered: how many entities it holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total: Option<i64>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ pub(in crate::engine) fn command(
     args: &Value,
     base_version: Option<i64>,
 ) -> Result<Applied, Failure> {
-    let (mut row, site) = load(conn, ctx, args)?;
+    let (mut row, site) = load(conn, ctx, &read::id(args, "hazard_id"))?;
     let facts = row.facts()?;
     let user_id = uuid::Uuid::parse_str(&ctx.caller.user_id)
         .map_err(|_| StorageError::Invalid("caller id".into()))?;

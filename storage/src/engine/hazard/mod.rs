@@ -5,14 +5,14 @@
 
 use hazardloop_sync::evidence::{outside_radius, Flag, Point};
 use hazardloop_sync::field_edit::{decide_field, decide_severity, Decision, Edit, Held, Seen};
-use hazardloop_sync::{decide_mutation, report_allowed, Actor, Category, GradeScale, Hlc, Risk};
+use hazardloop_sync::{decide_mutation, report_allowed, Actor, GradeScale, Hlc, Risk};
 use serde_json::{json, Map, Value};
 
-use super::{
-    gps_arg, id_arg, opt_id_arg, site_arg, text_arg, Applied, Ctx, Failure, MutationRejection,
-    RejectionCode,
-};
-use crate::change::EventInput;
+use hazardloop_sync::protocol::args::read;
+use hazardloop_sync::protocol::{Arg, HazardReport, HazardUpdate};
+
+use super::{site_named, Applied, Ctx, Failure, MutationRejection, RejectionCode};
+use crate::audit::EventInput;
 use crate::hazards::{self, Hazard};
 use crate::schema::hazards as h;
 use crate::{sites, users, DbConn, StorageError};
@@ -24,10 +24,6 @@ mod update;
 pub(super) use command::command;
 pub(super) use update::update;
 
-const TITLE_MAX: usize = 200;
-const TEXT_MAX: usize = 10_000;
-const REASON_MAX: usize = 2_000;
-
 fn applied(row: &Hazard, now: i64, created: bool, lost: Vec<String>) -> Applied {
     Applied {
         entity_type: "hazard".into(),
@@ -36,20 +32,6 @@ fn applied(row: &Hazard, now: i64, created: bool, lost: Vec<String>) -> Applied 
         lost,
         entity: serde_json::to_value(row.view(now)).unwrap_or(Value::Null),
         created,
-    }
-}
-
-fn parse_enum<T: std::str::FromStr>(
-    args: &Value,
-    key: &str,
-    allowed: &str,
-) -> Result<Option<T>, Failure> {
-    match text_arg(args, key, 50)? {
-        None => Ok(None),
-        Some(s) if s.is_empty() => Ok(None),
-        Some(s) => s.parse::<T>().map(Some).map_err(|_| {
-            MutationRejection::invalid(key, format!("{s:?} is not one of {allowed}")).into()
-        }),
     }
 }
 
@@ -66,14 +48,15 @@ fn check_grade(scale: &GradeScale, grade: &str) -> Result<(), Failure> {
 }
 
 /// A new hazard, reported ad hoc (inspection-raised hazards come from `inspection.submit`).
+/// The site's visibility and the caller's role there come before the other arguments.
 pub(super) fn report(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    args: &HazardReport,
 ) -> Result<Applied, Failure> {
-    let site = match args.get("site_id") {
-        None | Some(Value::Null) => None,
-        _ => Some(site_arg(conn, ctx, args)?),
+    let site = match args.site_id.clone()? {
+        None => None,
+        Some(id) => Some(site_named(conn, ctx, &id)?),
     };
     if let Some(site) = &site {
         if !report_allowed(ctx.role_at(conn, site)?) {
@@ -83,14 +66,10 @@ pub(super) fn report(
             .into());
         }
     }
-    let title = text_arg(args, "title", TITLE_MAX)?.filter(|t| !t.is_empty());
-    let category: Option<Category> = parse_enum(
-        args,
-        "category",
-        "unsafe_condition, unsafe_act, management_gap",
-    )?;
-    let grade = text_arg(args, "grade", 50)?.filter(|g| !g.is_empty());
-    let risk: Option<Risk> = parse_enum(args, "risk", "blue, yellow, orange, red")?;
+    let title = args.title.clone()?;
+    let category = args.category.clone()?;
+    let grade = args.grade.clone()?;
+    let risk = args.risk.clone()?;
     let mut missing = Vec::new();
     if site.is_none() {
         missing.push("site_id");
@@ -109,16 +88,16 @@ pub(super) fn report(
         return Err(MutationRejection::missing(&missing).into());
     };
     check_grade(&ctx.policy.grade_scale, &grade)?;
-    let id = opt_id_arg(args, "id")?.unwrap_or_else(crate::new_id);
+    let id = args.id.clone()?.unwrap_or_else(crate::new_id);
     let mut row = new_hazard(
         ctx,
         NewHazard {
             id,
             site_id: site.id.clone(),
             title,
-            description: text_arg(args, "description", TEXT_MAX)?.unwrap_or_default(),
-            location: text_arg(args, "location", 500)?.unwrap_or_default(),
-            gps: gps_arg(args, "gps")?,
+            description: args.description.clone()?,
+            location: args.location.clone()?,
+            gps: args.gps.clone()?,
             category: category.as_str().to_string(),
             grade,
             risk: risk.unwrap_or(Risk::Blue).as_str().to_string(),
@@ -127,8 +106,8 @@ pub(super) fn report(
             item_key: None,
         },
     );
-    let photos = crate::engine::photos_arg(args, "photos")?;
-    if !insert_reported(conn, ctx, &mut row, args.clone())? {
+    let photos = args.photos.clone()?;
+    if !insert_reported(conn, ctx, &mut row, args.raw.clone())? {
         // The id is taken. Its hazard comes back only to whoever may read it; for a hazard of
         // a site the caller sees nothing of (or of another organisation) the answer says no
         // more than that the id is taken.
@@ -245,16 +224,10 @@ pub(super) fn insert_reported(
         payload["flags"] = json!(flags);
     }
     // One statement whether or not the id exists (a retried report is common offline).
-    let inserted = match conn {
-        DbConn::Pg(c) => diesel::insert_into(h::table)
-            .values((&*row, h::search_text.eq(row.search_text())))
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(h::table)
-            .values((&*row, h::search_text.eq(row.search_text())))
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let inserted = crate::db_run!(conn, |c| diesel::insert_into(h::table)
+        .values((&*row, h::search_text.eq(row.search_text())))
+        .on_conflict_do_nothing()
+        .execute(c))?;
     if inserted == 0 {
         return Ok(false);
     }
@@ -301,9 +274,9 @@ fn event(
 fn load(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    hazard_id: &Arg<String>,
 ) -> Result<(Hazard, sites::Site), Failure> {
-    let id = id_arg(args, "hazard_id")?;
+    let id = hazard_id.clone()?;
     // Visibility first, decided before the lookup: a hazard the caller may not read answers
     // exactly as a random id, before any permission or state is looked at.
     let visibility = ctx.visibility(conn)?;

@@ -2,16 +2,7 @@
 //! (`hazardloop_sync::field_edit`), the losers kept as conflicts.
 
 use super::*;
-
-/// Fields `hazard.update` may edit, each merged on its own clock.
-const EDITABLE: &[&str] = &[
-    "title",
-    "description",
-    "location",
-    "gps",
-    "measures",
-    "risk",
-];
+use hazardloop_sync::protocol::FieldEdit;
 
 /// Descriptive edits, merged per field (`hazardloop_sync::field_edit`): an edit that saw a
 /// field's value replaces it; concurrent edits to one field go to the later clock (risk: the
@@ -20,10 +11,10 @@ const EDITABLE: &[&str] = &[
 pub(in crate::engine) fn update(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    args: &Value,
+    args: &HazardUpdate,
     base_version: Option<i64>,
 ) -> Result<Applied, Failure> {
-    let (mut row, site) = load(conn, ctx, args)?;
+    let (mut row, site) = load(conn, ctx, &args.hazard_id)?;
     let role = ctx.role_at(conn, &site)?;
     let is_party = [Some(&row.reporter_id), row.owner_id.as_ref()]
         .into_iter()
@@ -49,51 +40,8 @@ pub(in crate::engine) fn update(
     }
     check_version(ctx, &row, base_version, true)?;
     let seen = seen(ctx, base_version);
-    let reason = text_arg(args, "reason", REASON_MAX)?.filter(|r| !r.is_empty());
-    let fields = match args.get("fields") {
-        Some(Value::Object(f)) if !f.is_empty() => f.clone(),
-        Some(Value::Object(_)) | None | Some(Value::Null) => {
-            return Err(MutationRejection::missing(&["fields"]).into())
-        }
-        Some(_) => {
-            return Err(
-                MutationRejection::invalid("fields", "expected an object of field: value").into(),
-            )
-        }
-    };
-    let mut incoming: Vec<(&'static str, Value, String)> = Vec::new();
-    for (key, value) in &fields {
-        let Some(name) = EDITABLE.iter().find(|f| **f == key.as_str()) else {
-            return Err(MutationRejection::invalid(
-                &format!("fields.{key}"),
-                format!("not editable; editable: {}", EDITABLE.join(", ")),
-            )
-            .into());
-        };
-        let wrapped = json!({ *name: value });
-        let stored = match *name {
-            "title" => text_arg(&wrapped, name, TITLE_MAX)?
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| {
-                    Failure::from(MutationRejection::invalid(
-                        "fields.title",
-                        "must not be blank",
-                    ))
-                })?,
-            "gps" => gps_arg(&wrapped, name)?.unwrap_or_default(),
-            "risk" => parse_enum::<Risk>(&wrapped, name, "blue, yellow, orange, red")?
-                .ok_or_else(|| {
-                    Failure::from(MutationRejection::invalid(
-                        "fields.risk",
-                        "must not be blank",
-                    ))
-                })?
-                .as_str()
-                .to_string(),
-            _ => text_arg(&wrapped, name, TEXT_MAX)?.unwrap_or_default(),
-        };
-        incoming.push((name, value.clone(), stored));
-    }
+    let reason = args.reason.clone()?;
+    let incoming = args.fields.clone()?;
     // field -> {"hlc": clock of the stored value, "by": device (or user) that wrote it,
     // "v": the hazard version it produced}.
     let mut clocks: Map<String, Value> =
@@ -104,7 +52,12 @@ pub(in crate::engine) fn update(
     let mut lost = Vec::new();
     let mut changed = Map::new();
     let mut conflicts = Vec::new();
-    for (name, raw, stored) in incoming {
+    for FieldEdit {
+        name,
+        sent: raw,
+        stored,
+    } in incoming
+    {
         let meta = clocks.get(name).cloned().unwrap_or(Value::Null);
         let clock: Option<Hlc> = meta
             .get("hlc")
