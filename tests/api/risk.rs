@@ -861,7 +861,7 @@ async fn a_phone_pulls_its_own_tasks_and_their_missed_state(backend: Backend) {
     let app = spawn_app(backend).await;
     let c = crew(&app).await;
     let (_, _, measure) = register(&app, &c).await;
-    daily_duty(&app, &c, &measure).await;
+    let duty = daily_duty(&app, &c, &measure).await;
     // The verifier reads the same plant; the outsider another one.
     let (_, verifier_cursor) = pull_all(&app, c.token("verifier"), None).await;
     assert_eq!(run_job(&app, at("2030-01-01T00:00:00Z")).await.created, 2);
@@ -895,13 +895,44 @@ async fn a_phone_pulls_its_own_tasks_and_their_missed_state(backend: Backend) {
     // tasks made ahead for 3 and 4 January.
     let r = run_job(&app, at("2030-01-02T12:00:00Z")).await;
     assert_eq!((r.created, r.missed), (2, 2));
-    let (items, _) = pull_all(&app, c.token("inspector"), Some(cursor)).await;
+    let (items, cursor) = pull_all(&app, c.token("inspector"), Some(cursor)).await;
     let now = pulled_tasks(&items);
     assert_eq!(now.len(), 4, "{items:?}");
     for t in &made {
         assert_eq!(now[&id(t)].0, "missed");
     }
     assert_eq!(now.values().filter(|(s, _)| s == "open").count(), 2);
-    let (items, _) = pull_all(&app, c.token("verifier"), Some(verifier_cursor)).await;
+    let (items, verifier_cursor) = pull_all(&app, c.token("verifier"), Some(verifier_cursor)).await;
     assert!(pulled_tasks(&items).is_empty(), "{items:?}");
+
+    // The duty stops (now, before 2030): its two open tasks are withdrawn and arrive as
+    // tombstones on the assignee's phone; the missed ones stay.
+    let res = app
+        .patch(
+            &format!("/v1/risk/duties/{duty}"),
+            &c.admin,
+            &json!({"active": false}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let (items, _) = pull_all(&app, c.token("inspector"), Some(cursor)).await;
+    let mut gone: Vec<String> = items
+        .iter()
+        .filter(|i| i["type"] == "check_task")
+        .map(|i| {
+            assert_eq!(i["deleted"], true, "{i}");
+            id(i)
+        })
+        .collect();
+    gone.sort();
+    let mut open: Vec<String> = now
+        .iter()
+        .filter(|(_, (s, _))| s == "open")
+        .map(|(k, _)| k.clone())
+        .collect();
+    open.sort();
+    assert_eq!(gone, open);
+    let (items, _) = pull_all(&app, c.token("verifier"), Some(verifier_cursor)).await;
+    assert!(items.iter().all(|i| i["type"] != "check_task"), "{items:?}");
 }
