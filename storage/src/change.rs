@@ -27,6 +27,8 @@ struct Touched {
     entity_id: String,
     site_id: Option<String>,
     deleted: bool,
+    /// The one user who pulls it (`None`: whoever reads its site).
+    audience: Option<String>,
 }
 
 /// Where a [`Change`] stood, to return to when a mutation's savepoint rolls back.
@@ -82,8 +84,28 @@ impl Change {
             entity_id: entity_id.to_string(),
             site_id: site_id.map(str::to_string),
             deleted,
+            audience: None,
         });
         Ok(())
+    }
+
+    /// Records that an entity pulled by one user only changed: a check task goes to the phone
+    /// of its assignee (`audience`), at a site that user reads.
+    pub fn touch_for(
+        &mut self,
+        entity_type: &str,
+        entity_id: &str,
+        site_id: &str,
+        deleted: bool,
+        audience: &str,
+    ) {
+        self.touched.push(Touched {
+            entity_type: entity_type.to_string(),
+            entity_id: entity_id.to_string(),
+            site_id: Some(site_id.to_string()),
+            deleted,
+            audience: Some(audience.to_string()),
+        });
     }
 
     /// Where the change stands now.
@@ -252,6 +274,7 @@ fn upsert_changes(
                 ec::changed_at.eq(now),
                 ec::data.eq(form.map(|f| f.data.as_str())),
                 ec::due_at.eq(form.and_then(|f| f.due_at)),
+                ec::audience.eq(&t.audience),
             )
         })
         .collect();
@@ -269,6 +292,7 @@ fn upsert_changes(
                         ec::changed_at.eq(excluded(ec::changed_at)),
                         ec::data.eq(excluded(ec::data)),
                         ec::due_at.eq(excluded(ec::due_at)),
+                        ec::audience.eq(excluded(ec::audience)),
                     ))
                     .execute(c)?;
             }
@@ -291,6 +315,7 @@ fn upsert_changes(
                         ec::changed_at.eq(now),
                         ec::data.eq(form.map(|f| f.data.as_str())),
                         ec::due_at.eq(form.and_then(|f| f.due_at)),
+                        ec::audience.eq(&t.audience),
                     ))
                     .execute(c)?;
             }

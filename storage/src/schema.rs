@@ -245,6 +245,7 @@ diesel::table! {
         changed_at -> BigInt,
         data -> Nullable<Text>,
         due_at -> Nullable<BigInt>,
+        audience -> Nullable<Text>,
     }
 }
 

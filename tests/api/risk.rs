@@ -17,6 +17,7 @@ both_backends!(
     the_task_job_makes_each_window_once_and_catches_up,
     a_pause_withdraws_due_tasks_and_none_are_made_in_it,
     a_stopped_duty_makes_no_tasks_and_a_restarted_one_owes_none,
+    a_phone_pulls_its_own_tasks_and_their_missed_state,
 );
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -833,4 +834,105 @@ async fn a_pause_withdraws_due_tasks_and_none_are_made_in_it(backend: Backend) {
         .await
         .iter()
         .any(|t| t == "risk_unit.paused"));
+}
+
+/// The check tasks among pulled items, by id: (state, assignee).
+fn pulled_tasks(items: &[Value]) -> std::collections::BTreeMap<String, (String, String)> {
+    items
+        .iter()
+        .filter(|i| i["type"] == "check_task")
+        .map(|i| {
+            assert_eq!(i["deleted"], false, "{i}");
+            let d = &i["data"];
+            assert_eq!(d["id"], i["id"]);
+            (
+                id(d),
+                (
+                    d["state"].as_str().unwrap().to_string(),
+                    d["assignee_id"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn a_phone_pulls_its_own_tasks_and_their_missed_state(backend: Backend) {
+    use crate::sync::pull_all;
+    let app = spawn_app(backend).await;
+    let c = crew(&app).await;
+    let (_, _, measure) = register(&app, &c).await;
+    let duty = daily_duty(&app, &c, &measure).await;
+    // The verifier reads the same plant; the outsider another one.
+    let (_, verifier_cursor) = pull_all(&app, c.token("verifier"), None).await;
+    assert_eq!(run_job(&app, at("2030-01-01T00:00:00Z")).await.created, 2);
+    let made = tasks_of(&app, &c.admin, "").await;
+    let (items, cursor) = pull_all(&app, c.token("inspector"), None).await;
+    let mine = pulled_tasks(&items);
+    assert_eq!(mine.len(), 2, "{items:?}");
+    for t in &made {
+        assert_eq!(
+            mine[&id(t)],
+            ("open".to_string(), c.id("inspector").to_string())
+        );
+    }
+    let first = items
+        .iter()
+        .find(|i| i["id"] == made[0]["id"])
+        .expect("pulled");
+    assert_eq!(first["data"]["window_start"], "2030-01-01T00:00:00.000Z");
+    assert_eq!(first["data"]["window_end"], "2030-01-01T09:30:00.000Z");
+    assert_eq!(first["data"]["unit_id"], made[0]["unit_id"]);
+    // Nobody else's phone gets them: not a colleague at the site, not the admin, not an
+    // outsider, neither in a snapshot nor incrementally.
+    for who in [c.token("verifier"), c.token("outsider"), &c.admin] {
+        let (items, _) = pull_all(&app, who, None).await;
+        assert!(pulled_tasks(&items).is_empty(), "{items:?}");
+    }
+    let (items, verifier_cursor) = pull_all(&app, c.token("verifier"), Some(verifier_cursor)).await;
+    assert!(pulled_tasks(&items).is_empty(), "{items:?}");
+
+    // Both windows close unrecorded: the missed state arrives with the next pull, beside the
+    // tasks made ahead for 3 and 4 January.
+    let r = run_job(&app, at("2030-01-02T12:00:00Z")).await;
+    assert_eq!((r.created, r.missed), (2, 2));
+    let (items, cursor) = pull_all(&app, c.token("inspector"), Some(cursor)).await;
+    let now = pulled_tasks(&items);
+    assert_eq!(now.len(), 4, "{items:?}");
+    for t in &made {
+        assert_eq!(now[&id(t)].0, "missed");
+    }
+    assert_eq!(now.values().filter(|(s, _)| s == "open").count(), 2);
+    let (items, verifier_cursor) = pull_all(&app, c.token("verifier"), Some(verifier_cursor)).await;
+    assert!(pulled_tasks(&items).is_empty(), "{items:?}");
+
+    // The duty stops (now, before 2030): its two open tasks are withdrawn and arrive as
+    // tombstones on the assignee's phone; the missed ones stay.
+    let res = app
+        .patch(
+            &format!("/v1/risk/duties/{duty}"),
+            &c.admin,
+            &json!({"active": false}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let (items, _) = pull_all(&app, c.token("inspector"), Some(cursor)).await;
+    let mut gone: Vec<String> = items
+        .iter()
+        .filter(|i| i["type"] == "check_task")
+        .map(|i| {
+            assert_eq!(i["deleted"], true, "{i}");
+            id(i)
+        })
+        .collect();
+    gone.sort();
+    let mut open: Vec<String> = now
+        .iter()
+        .filter(|(_, (s, _))| s == "open")
+        .map(|(k, _)| k.clone())
+        .collect();
+    open.sort();
+    assert_eq!(gone, open);
+    let (items, _) = pull_all(&app, c.token("verifier"), Some(verifier_cursor)).await;
+    assert!(items.iter().all(|i| i["type"] != "check_task"), "{items:?}");
 }

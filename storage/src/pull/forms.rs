@@ -108,6 +108,11 @@ fn load_views(
                     );
                 }
             }
+            "check_task" => {
+                for (id, view) in check_tasks(conn, org_id, &ids)? {
+                    data.insert(("check_task".into(), id), EntityData::Other(view));
+                }
+            }
             "site" => {
                 for s in sites::by_ids(conn, org_id, &ids)? {
                     data.insert(
@@ -121,6 +126,63 @@ fn load_views(
         }
     }
     Ok(data)
+}
+
+/// Check tasks as their assignee's phone pulls them: the stored state (`open`, or `missed` once
+/// the job marked it) and the window, from which the phone tells upcoming from due offline.
+/// Read from the table here (not through `risk`, which writes through `Change`).
+fn check_tasks(
+    conn: &mut DbConn,
+    org_id: &str,
+    ids: &[String],
+) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
+    use crate::schema::check_tasks as ct;
+    use diesel::prelude::*;
+    use hazardloop_sync::timestamp::format_rfc3339_ms as at;
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<i64>,
+        i64,
+    );
+    let rows: Vec<Row> = ct::table
+        .filter(ct::org_id.eq(org_id))
+        .filter(ct::id.eq_any(ids))
+        .select((
+            ct::id,
+            ct::duty_id,
+            ct::unit_id,
+            ct::site_id,
+            ct::window_start,
+            ct::window_end,
+            ct::assignee_id,
+            ct::post,
+            ct::state,
+            ct::missed_at,
+            ct::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, duty, unit, site, ws, we, assignee, post, state, missed, created)| {
+                let view = json!({
+                    "id": id, "duty_id": duty, "unit_id": unit, "site_id": site,
+                    "window_start": at(ws), "window_end": at(we), "assignee_id": assignee,
+                    "post": post, "state": state, "missed_at": missed.map(at),
+                    "created_at": at(created),
+                });
+                (id, view)
+            },
+        )
+        .collect())
 }
 
 /// The items of changed entities, in the order given: each live one from its stored sync

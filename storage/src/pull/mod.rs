@@ -10,6 +10,9 @@
 //!
 //! By noun: [`cursor`] (the signed cursor), [`page`] (items and their JSON), [`forms`] (the
 //! stored sync forms and the items made from them); this module reads the change index.
+//!
+//! An entity of one person (a check task: its assignee's) carries that person as its index
+//! row's `audience`, and only their pulls deliver it (at a site they read, like the rest).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -129,7 +132,7 @@ pub fn pull(
             }
         },
         None => {
-            let total = count_visible(conn, org_id, &view_now)?;
+            let total = count_visible(conn, org_id, user_id, &view_now)?;
             Cursor {
                 s: 0,
                 k: String::new(),
@@ -180,7 +183,7 @@ pub fn pull(
             .cloned()
             .collect();
         if bf.phase == 0 {
-            let rows = by_sites(conn, org_id, &left, None, &bf.k, limit)?;
+            let rows = by_sites(conn, org_id, user_id, &left, None, &bf.k, limit)?;
             for (t, id, _, seq, ..) in &rows {
                 items.push(PullItem {
                     entity_type: t.clone(),
@@ -203,6 +206,7 @@ pub fn pull(
             let rows = by_sites(
                 conn,
                 org_id,
+                user_id,
                 &entered,
                 Some(bf.upto),
                 &bf.k,
@@ -225,7 +229,7 @@ pub fn pull(
     let remaining = (limit - items.len() as i64).max(1);
     // One row more than the page holds: it says whether more follow and whether the page ends
     // among the entities of one sequence.
-    let mut rows = after_cursor(conn, org_id, &cur, &view_now, remaining + 1)?;
+    let mut rows = after_cursor(conn, org_id, user_id, &cur, &view_now, remaining + 1)?;
     let next_seq = (rows.len() as i64 > remaining)
         .then(|| rows.pop().map(|r| r.3))
         .flatten();
@@ -269,7 +273,12 @@ fn page(items: Vec<PullItem>, cur: Cursor, has_more: bool, seal: CursorSeal<'_>)
     }
 }
 
-fn count_visible(conn: &mut DbConn, org_id: &str, view: &View) -> Result<i64, StorageError> {
+fn count_visible(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    view: &View,
+) -> Result<i64, StorageError> {
     let mut q = ec::table
         .filter(ec::org_id.eq(org_id))
         .filter(ec::deleted.eq(false))
@@ -281,12 +290,19 @@ fn count_visible(conn: &mut DbConn, org_id: &str, view: &View) -> Result<i64, St
                 .or(ec::site_id.eq_any(ids.iter().cloned().collect::<Vec<_>>())),
         );
     }
+    // Entities of one person (a check task) go to that person's phone only.
+    q = q.filter(
+        ec::audience
+            .is_null()
+            .or(ec::audience.eq(user_id.to_string())),
+    );
     Ok(q.count().get_result(conn)?)
 }
 
 fn after_cursor(
     conn: &mut DbConn,
     org_id: &str,
+    user_id: &str,
     cur: &Cursor,
     view: &View,
     limit: i64,
@@ -323,12 +339,19 @@ fn after_cursor(
                 .or(ec::site_id.eq_any(ids.iter().cloned().collect::<Vec<_>>())),
         );
     }
+    // Entities of one person (a check task) go to that person's phone only.
+    q = q.filter(
+        ec::audience
+            .is_null()
+            .or(ec::audience.eq(user_id.to_string())),
+    );
     Ok(q.load(conn)?)
 }
 
 fn by_sites(
     conn: &mut DbConn,
     org_id: &str,
+    user_id: &str,
     site_ids: &[String],
     upto: Option<i64>,
     after_key: &str,
@@ -361,6 +384,11 @@ fn by_sites(
     if let Some(u) = upto {
         q = q.filter(ec::seq.le(u)).filter(ec::deleted.eq(false));
     }
+    q = q.filter(
+        ec::audience
+            .is_null()
+            .or(ec::audience.eq(user_id.to_string())),
+    );
     Ok(q.load(conn)?)
 }
 

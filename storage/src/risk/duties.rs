@@ -325,13 +325,16 @@ pub fn set_active(
         next.generated_until = Some(d.generated_until.unwrap_or(0).max(now));
     }
     if !active {
-        withdrawn = diesel::delete(
-            check_tasks::table
-                .filter(check_tasks::duty_id.eq(&d.id))
-                .filter(check_tasks::state.eq(super::tasks::OPEN))
-                .filter(check_tasks::window_start.gt(now)),
-        )
-        .execute(conn)?;
+        let doomed: Vec<super::tasks::Task> = check_tasks::table
+            .filter(check_tasks::duty_id.eq(&d.id))
+            .filter(check_tasks::state.eq(super::tasks::OPEN))
+            .filter(check_tasks::window_start.gt(now))
+            .select(super::tasks::Task::as_select())
+            .load(conn)?;
+        for t in &doomed {
+            withdrawn += diesel::delete(check_tasks::table.find(&t.id)).execute(conn)?;
+            t.touch(change, true);
+        }
     }
     diesel::update(check_duties::table.find(&d.id))
         .set((

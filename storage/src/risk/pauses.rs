@@ -109,7 +109,7 @@ pub fn create(
         .values(&row)
         .execute(conn)?;
     let all = of_unit(conn, &unit.id)?;
-    let withdrawn = super::tasks::apply_pauses(conn, &unit.id, &all)?;
+    let withdrawn = super::tasks::apply_pauses(conn, change, &unit.id, &all)?;
     record(
         conn,
         change,

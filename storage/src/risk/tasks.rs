@@ -87,6 +87,14 @@ impl Task {
         task_state(self.window(), None, now)
     }
 
+    /// Records the task's change in the index pulls read: a task with an assignee goes to
+    /// that person's phone (one with only a post is not pulled: who holds a post is not known).
+    pub fn touch(&self, change: &mut Change, deleted: bool) {
+        if let Some(a) = &self.assignee_id {
+            change.touch_for("check_task", &self.id, &self.site_id, deleted, a);
+        }
+    }
+
     /// The public view at `now`.
     pub fn view(&self, now: i64) -> TaskView {
         TaskView {
@@ -143,7 +151,7 @@ pub fn generate(conn: &mut DbConn, now: i64, until: i64) -> Result<usize, Storag
         .load(conn)?;
     let mut offsets: HashMap<String, i32> = HashMap::new();
     let mut unit_pauses: HashMap<String, Vec<PauseRow>> = HashMap::new();
-    let mut created = 0;
+    let mut created: Vec<Task> = Vec::new();
     for duty in duties {
         let offset = match offsets.get(&duty.org_id) {
             Some(o) => *o,
@@ -182,7 +190,7 @@ pub fn generate(conn: &mut DbConn, now: i64, until: i64) -> Result<usize, Storag
                     created_at: now,
                 })
                 .collect();
-            created += insert_new(conn, &rows)?;
+            created.extend(insert_new(conn, rows)?);
         }
         // Only forwards: a slower run that started earlier never moves the mark back.
         diesel::update(
@@ -195,33 +203,53 @@ pub fn generate(conn: &mut DbConn, now: i64, until: i64) -> Result<usize, Storag
         .set(check_duties::generated_until.eq(until))
         .execute(conn)?;
     }
-    Ok(created)
+    // The new tasks enter the change index in this transaction, one change per organisation
+    // (duties come ordered by it).
+    let mut i = 0;
+    while i < created.len() {
+        let org = created[i].org_id.clone();
+        let mut change = Change::begin(conn, &org, now)?;
+        while i < created.len() && created[i].org_id == org {
+            created[i].touch(&mut change, false);
+            i += 1;
+        }
+        change.finish(conn)?;
+    }
+    Ok(created.len())
 }
 
-/// Inserts the tasks whose `(duty_id, period_start)` is new; returns how many.
-fn insert_new(conn: &mut DbConn, rows: &[Task]) -> Result<usize, StorageError> {
-    let mut n = 0;
-    for chunk in rows.chunks(500) {
-        n += match conn {
-            DbConn::Pg(c) => diesel::insert_into(check_tasks::table)
-                .values(chunk)
-                .on_conflict((check_tasks::duty_id, check_tasks::period_start))
-                .do_nothing()
-                .execute(c)?,
-            DbConn::Sqlite(c) => {
-                let mut k = 0;
-                for row in chunk {
-                    k += diesel::insert_into(check_tasks::table)
-                        .values(row)
+/// Inserts the tasks whose `(duty_id, period_start)` is new; returns those.
+fn insert_new(conn: &mut DbConn, rows: Vec<Task>) -> Result<Vec<Task>, StorageError> {
+    let mut new = Vec::new();
+    match conn {
+        DbConn::Pg(c) => {
+            for chunk in rows.chunks(500) {
+                let ids: std::collections::HashSet<String> =
+                    diesel::insert_into(check_tasks::table)
+                        .values(chunk)
                         .on_conflict((check_tasks::duty_id, check_tasks::period_start))
                         .do_nothing()
-                        .execute(c)?;
-                }
-                k
+                        .returning(check_tasks::id)
+                        .get_results::<String>(c)?
+                        .into_iter()
+                        .collect();
+                new.extend(chunk.iter().filter(|t| ids.contains(&t.id)).cloned());
             }
-        };
+        }
+        DbConn::Sqlite(c) => {
+            for row in rows {
+                let k = diesel::insert_into(check_tasks::table)
+                    .values(&row)
+                    .on_conflict((check_tasks::duty_id, check_tasks::period_start))
+                    .do_nothing()
+                    .execute(c)?;
+                if k == 1 {
+                    new.push(row);
+                }
+            }
+        }
     }
-    Ok(n)
+    Ok(new)
 }
 
 /// Marks open tasks whose window closed by `now` as missed and records `task.missed` for each,
@@ -260,6 +288,10 @@ pub fn mark_missed(conn: &mut DbConn, now: i64, limit: i64) -> Result<usize, Sto
             if n == 0 {
                 continue;
             }
+            let mut done = t.clone();
+            done.state = MISSED.into();
+            done.missed_at = Some(now);
+            done.touch(&mut change, false);
             super::record(
                 conn,
                 &mut change,
@@ -288,6 +320,7 @@ pub fn mark_missed(conn: &mut DbConn, now: i64, limit: i64) -> Result<usize, Sto
 /// it never had a record), one partly paused is cut back. Returns how many were withdrawn.
 pub fn apply_pauses(
     conn: &mut DbConn,
+    change: &mut Change,
     unit_id: &str,
     pauses: &[PauseRow],
 ) -> Result<usize, StorageError> {
@@ -331,6 +364,7 @@ pub fn apply_pauses(
         match slot {
             None => {
                 withdrawn += diesel::delete(check_tasks::table.find(&t.id)).execute(conn)?;
+                t.touch(change, true);
             }
             Some(s) if s.window != t.window() => {
                 diesel::update(check_tasks::table.find(&t.id))
@@ -339,6 +373,10 @@ pub fn apply_pauses(
                         check_tasks::window_end.eq(s.window.end_ms),
                     ))
                     .execute(conn)?;
+                let mut cut = t.clone();
+                cut.window_start = s.window.start_ms;
+                cut.window_end = s.window.end_ms;
+                cut.touch(change, false);
             }
             Some(_) => {}
         }

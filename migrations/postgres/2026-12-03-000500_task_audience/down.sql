@@ -1,0 +1,1 @@
+ALTER TABLE entity_changes DROP COLUMN audience;
