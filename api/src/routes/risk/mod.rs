@@ -4,6 +4,7 @@
 //! (or above it) reads it; managers there and admins change it; whoever may not read it gets
 //! 404, as for an id that does not exist.
 
+pub mod controls;
 pub mod edits;
 pub mod import;
 pub mod register;
